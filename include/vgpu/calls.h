@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Call numbering and argument layouts of the submission ring.
+ *
+ * Each record is struct vgpu_cmd_hdr followed by the call's argument struct
+ * below (and, for some calls, trailing bytes).  Numbers are stable: a call is
+ * never renumbered, new calls take new numbers, and a change of an argument
+ * layout bumps VGPU_PROTOCOL_MAJOR.  All integers are little-endian.
+ *
+ * Handles (decision 5): CUdeviceptr values are the host's real GPU addresses.
+ * Every other object is named by a 64-bit id the guest chooses when it asks
+ * for the object to be created (so creation need not wait for an answer); the
+ * executor maps ids to its objects and refuses unknown or reused ids.  Stream
+ * ids 0, 1 and 2 are the NULL, legacy and per-thread default streams; guest
+ * ids start at VGPU_FIRST_ID.
+ *
+ * Bulk references: an (offset, len) pair inside the channel's bulk area.
+ * Data the guest sends carries a bulk sequence number; the executor publishes
+ * ctrl.bulk_retired once it no longer reads that data.  Data the executor
+ * returns lands at the offset the guest named; the guest frees it.
+ */
+#ifndef VGPU_CALLS_H
+#define VGPU_CALLS_H
+
+#include <stdint.h>
+
+#define VGPU_FIRST_ID		16u
+#define VGPU_STREAM_NULL	0u
+#define VGPU_STREAM_LEGACY	1u
+#define VGPU_STREAM_PER_THREAD	2u
+
+/* Statuses outside CUresult's range. */
+#define VGPU_STATUS_NEED_IMAGE	0x10000u	/* MODULE_LOAD: upload the image first */
+
+enum vgpu_opcode {
+	VGPU_OP_PAD			= 0,
+	VGPU_OP_HELLO			= 1,
+	VGPU_OP_GOODBYE			= 2,
+
+	VGPU_OP_DEVICE_GET_COUNT	= 10,
+	VGPU_OP_DEVICE_GET_INFO		= 11,
+
+	VGPU_OP_PRIMARY_CTX_RETAIN	= 20,
+	VGPU_OP_PRIMARY_CTX_RELEASE	= 21,
+	VGPU_OP_PRIMARY_CTX_RESET	= 22,
+	VGPU_OP_PRIMARY_CTX_SET_FLAGS	= 23,
+	VGPU_OP_PRIMARY_CTX_GET_STATE	= 24,
+	VGPU_OP_CTX_CREATE		= 25,
+	VGPU_OP_CTX_DESTROY		= 26,
+	VGPU_OP_CTX_SYNCHRONIZE		= 27,
+	VGPU_OP_CTX_GET_LIMIT		= 28,
+	VGPU_OP_CTX_SET_LIMIT		= 29,
+
+	VGPU_OP_MEM_ALLOC		= 40,
+	VGPU_OP_MEM_FREE		= 41,
+	VGPU_OP_MEM_GET_INFO		= 42,
+	VGPU_OP_MEMCPY_HTOD		= 43,
+	VGPU_OP_MEMCPY_HTOD_INLINE	= 44,
+	VGPU_OP_MEMCPY_DTOH		= 45,
+	VGPU_OP_MEMCPY_DTOD		= 46,
+	VGPU_OP_MEMSET			= 47,
+
+	VGPU_OP_IMAGE_UPLOAD		= 60,
+	VGPU_OP_MODULE_LOAD		= 61,
+	VGPU_OP_MODULE_UNLOAD		= 62,
+	VGPU_OP_MODULE_GET_FUNCTION	= 63,
+	VGPU_OP_MODULE_GET_GLOBAL	= 64,
+	VGPU_OP_LIBRARY_GET_KERNEL	= 65,
+	VGPU_OP_KERNEL_GET_FUNCTION	= 66,
+	VGPU_OP_FUNC_GET_PARAM_INFO	= 67,
+	VGPU_OP_FUNC_GET_ATTRIBUTE	= 68,
+	VGPU_OP_FUNC_SET_ATTRIBUTE	= 69,
+
+	VGPU_OP_LAUNCH_KERNEL		= 80,
+
+	VGPU_OP_STREAM_CREATE		= 90,
+	VGPU_OP_STREAM_DESTROY		= 91,
+	VGPU_OP_STREAM_SYNCHRONIZE	= 92,
+	VGPU_OP_STREAM_QUERY		= 93,
+	VGPU_OP_STREAM_WAIT_EVENT	= 94,
+
+	VGPU_OP_EVENT_CREATE		= 100,
+	VGPU_OP_EVENT_DESTROY		= 101,
+	VGPU_OP_EVENT_RECORD		= 102,
+	VGPU_OP_EVENT_SYNCHRONIZE	= 103,
+	VGPU_OP_EVENT_QUERY		= 104,
+	VGPU_OP_EVENT_ELAPSED		= 105,
+
+	VGPU_OP_COUNT
+};
+
+struct vgpu_bulk_ref {
+	uint64_t off;		/* within the channel's bulk area */
+	uint64_t len;
+};
+
+/* HELLO: the version handshake, first call of every session. */
+struct vgpu_hello_args {
+	uint16_t major, minor;	/* the guest's protocol version */
+	uint32_t guest_pid;
+};
+struct vgpu_hello_reply {	/* inline */
+	uint16_t major, minor;	/* the executor's protocol version */
+	int32_t driver_version;	/* the host driver's cuDriverGetVersion */
+	int32_t device_count;
+	uint32_t reserved;
+	uint64_t session_id;
+	uint64_t mem_quota;	/* bytes this session may allocate */
+};
+
+struct vgpu_device_args {
+	int32_t device;
+	uint32_t reserved;
+};
+
+#define VGPU_DEVICE_ATTRS	256
+
+/* DEVICE_GET_INFO: everything about a device that never changes, in one answer. */
+struct vgpu_device_info {
+	char name[256];
+	uint8_t uuid[16];
+	uint8_t luid[8];
+	uint32_t luid_device_mask;
+	uint32_t reserved;
+	uint64_t total_mem;		/* capped to the session's quota */
+	char pci_bus_id[32];
+	int32_t attrs[VGPU_DEVICE_ATTRS];	/* index: CUdevice_attribute */
+	uint32_t attr_valid[VGPU_DEVICE_ATTRS / 32];	/* bit set: attrs[i] was answered */
+};
+struct vgpu_device_info_args {
+	int32_t device;
+	uint32_t reserved;
+	struct vgpu_bulk_ref out;	/* receives struct vgpu_device_info */
+};
+
+struct vgpu_primary_ctx_args {
+	int32_t device;
+	uint32_t flags;		/* SET_FLAGS */
+	uint64_t ctx_id;	/* RETAIN: the id the guest gives the primary context */
+};
+struct vgpu_primary_ctx_state {	/* GET_STATE reply, inline */
+	uint32_t flags;
+	int32_t active;
+};
+
+struct vgpu_ctx_create_args {
+	uint64_t ctx_id;
+	uint32_t flags;
+	int32_t device;
+};
+struct vgpu_ctx_args {
+	uint64_t ctx_id;
+};
+struct vgpu_ctx_limit_args {
+	uint32_t limit;		/* CUlimit */
+	uint32_t reserved;
+	uint64_t value;		/* SET_LIMIT */
+};
+
+struct vgpu_mem_alloc_args {
+	uint64_t size;
+};
+struct vgpu_mem_free_args {
+	uint64_t dptr;
+};
+struct vgpu_mem_info_reply {	/* inline */
+	uint64_t free;
+	uint64_t total;
+};
+
+/* MEMCPY_HTOD: source in bulk; asynchronous unless VGPU_CMD_F_REPLY. */
+struct vgpu_memcpy_htod_args {
+	uint64_t dst;
+	uint64_t stream;
+	struct vgpu_bulk_ref src;
+	uint64_t bulk_seq;
+};
+/* MEMCPY_HTOD_INLINE: len bytes follow the struct. */
+struct vgpu_memcpy_htod_inline_args {
+	uint64_t dst;
+	uint64_t stream;
+	uint64_t len;
+};
+/* MEMCPY_DTOH: always answered, once the data is in bulk. */
+struct vgpu_memcpy_dtoh_args {
+	uint64_t src;
+	uint64_t stream;
+	struct vgpu_bulk_ref dst;
+};
+struct vgpu_memcpy_dtod_args {
+	uint64_t dst;
+	uint64_t src;
+	uint64_t len;
+	uint64_t stream;
+};
+/* MEMSET: 1D when height == 0, else 2D with dst_pitch. */
+struct vgpu_memset_args {
+	uint64_t dst;
+	uint64_t stream;
+	uint64_t width;		/* elements per row (1D: element count) */
+	uint64_t height;
+	uint64_t dst_pitch;	/* bytes */
+	uint32_t value;
+	uint32_t elem_size;	/* 1, 2 or 4 */
+};
+
+#define VGPU_HASH_SIZE		32	/* SHA-256 */
+#define VGPU_IMAGE_MAX		(1ULL << 30)
+
+/* IMAGE_UPLOAD: one chunk of an image, by content hash; asynchronous. */
+struct vgpu_image_upload_args {
+	uint8_t hash[VGPU_HASH_SIZE];
+	uint64_t total;
+	uint64_t offset;
+	struct vgpu_bulk_ref src;
+	uint64_t bulk_seq;
+};
+
+#define VGPU_IMAGE_MODULE	0u	/* cuModuleLoadData */
+#define VGPU_IMAGE_LIBRARY	1u	/* cuLibraryLoadData */
+
+/* MODULE_LOAD: by hash; VGPU_STATUS_NEED_IMAGE if the executor lacks it. */
+struct vgpu_module_load_args {
+	uint64_t id;
+	uint8_t hash[VGPU_HASH_SIZE];
+	uint64_t size;
+	uint32_t kind;		/* VGPU_IMAGE_* */
+	uint32_t reserved;
+};
+struct vgpu_module_args {	/* MODULE_UNLOAD */
+	uint64_t id;
+	uint32_t kind;
+	uint32_t reserved;
+};
+/* GET_FUNCTION, GET_GLOBAL, GET_KERNEL: name_len bytes (no NUL) follow. */
+struct vgpu_module_get_args {
+	uint64_t module;
+	uint64_t new_id;	/* GET_FUNCTION, GET_KERNEL */
+	uint32_t kind;		/* VGPU_IMAGE_* of module */
+	uint32_t name_len;
+};
+struct vgpu_global_reply {	/* inline */
+	uint64_t dptr;
+	uint64_t size;
+};
+struct vgpu_kernel_get_function_args {
+	uint64_t kernel;
+	uint64_t new_id;
+};
+
+struct vgpu_param_info {
+	uint32_t offset;
+	uint32_t size;
+};
+/* FUNC_GET_PARAM_INFO: answer inline is the count; the layout lands in out. */
+struct vgpu_func_param_info_args {
+	uint64_t func;
+	struct vgpu_bulk_ref out;
+};
+struct vgpu_func_attr_args {
+	uint64_t func;
+	int32_t attrib;		/* CUfunction_attribute */
+	int32_t value;		/* SET */
+	int32_t device;		/* kernels: the device */
+	uint32_t reserved;
+};
+
+/* LAUNCH_KERNEL: param_size bytes of packed parameters follow. */
+struct vgpu_launch_args {
+	uint64_t func;		/* a function or a kernel id */
+	uint64_t stream;
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t param_size;
+};
+#define VGPU_MAX_PARAM_BYTES	32764u
+
+struct vgpu_stream_create_args {
+	uint64_t id;
+	uint32_t flags;
+	int32_t priority;
+};
+struct vgpu_stream_args {
+	uint64_t stream;
+};
+struct vgpu_stream_wait_event_args {
+	uint64_t stream;
+	uint64_t event;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct vgpu_event_create_args {
+	uint64_t id;
+	uint32_t flags;
+	uint32_t reserved;
+};
+struct vgpu_event_args {
+	uint64_t event;
+	uint64_t stream;	/* RECORD */
+};
+struct vgpu_event_elapsed_args {
+	uint64_t start;
+	uint64_t end;
+};
+
+#endif /* VGPU_CALLS_H */
