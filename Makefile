@@ -1,0 +1,39 @@
+# vgpu: one physical NVIDIA GPU shared by many VMs.
+#
+#   make            build the shim, the executor and the vgpu command
+#   make run        the demo on a GPU host: natively and through the shim
+#   make test       every test that needs no GPU (what CI runs)
+#   make test-gpu   the GPU suite, on a GPU host
+#
+# Everything lands in build/.  CUDA_HOME names the toolkit (headers, and
+# the stub libcuda.so the generator reads the exported names from).
+
+CUDA_HOME ?= /usr/local/cuda
+B := build
+CC ?= gcc
+PYTHON ?= python3
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_BASE := -std=c17 -O2 -g $(WARN) -D_GNU_SOURCE -fPIC -Iinclude
+CUDA_INC := -isystem $(CUDA_HOME)/include
+
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
+
+.PHONY: all shim executor tools test test-gpu run clean
+all: shim executor tools
+
+$(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Icommon -c -o $@ $<
+
+$(B)/libvgpu-common.a: $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+include guest-shim/shim.mk
+include userspace-exec/exec.mk
+include tests/tests.mk
+
+clean:
+	rm -rf $(B)
