@@ -33,6 +33,7 @@ $(B)/libvgpu-common.a: $(COMMON_OBJS)
 
 include guest-shim/shim.mk
 include userspace-exec/exec.mk
+include tests/fakecuda/fakecuda.mk
 include tests/tests.mk
 
 clean:
