@@ -15,7 +15,8 @@
 // emits them by default.  Only blockIdx.x/threadIdx.x/blockDim.x/gridDim.x
 // are used, so every launch shape has a defined result.
 
-#pragma once
+#ifndef VGPU_TEST_KERNELS_CUH
+#define VGPU_TEST_KERNELS_CUH
 
 // A module-scope variable, so that cuModuleGetGlobal/cuLibraryGetGlobal have
 // something real to find.  Zero-initialised (.nv.global, NOBITS).
@@ -60,3 +61,5 @@ __global__ void vgpu_test_global_add(unsigned long long v)
 	if (i < 4)
 		vgpu_test_global[i] += v;
 }
+
+#endif /* VGPU_TEST_KERNELS_CUH */

@@ -27,3 +27,8 @@ TEST_LIBS_test_fakecuda := -lm
 $(B)/tests/test_fakecuda: $(FAKECUDA_LIB) userspace-exec/real_driver.h
 
 test: fakecuda
+TEST_CFLAGS_test_fakecuda_kernels := $(CUDA_INC) -Itests/fakecuda -DFAKECUDA_LIB='"$(FAKECUDA_LIB)"' \
+	-DCUDA_HOME='"$(CUDA_HOME)"'
+TEST_LIBS_test_fakecuda_kernels := $(B)/obj/tests/fakecuda/fc_registry.o -lm
+$(B)/tests/test_fakecuda_kernels: $(FAKECUDA_LIB) $(B)/obj/tests/fakecuda/fc_registry.o \
+	tests/fakecuda/fc_registry.h
