@@ -82,7 +82,9 @@ static CUresult lookup(const char *symbol, void **pfn, int version,
 	/*
 	 * PER_THREAD_DEFAULT_STREAM asks for the _ptds/_ptsz variant; an API
 	 * without one (or without one old enough) has only the default one.
-	 * DEFAULT (0) and LEGACY_STREAM mean the default variant.
+	 * DEFAULT (0) and LEGACY_STREAM mean the default variant, and so does
+	 * asking for both (contradictory; the driver's answer is unknown).
+	 * Other flag bits are ignored.
 	 */
 	per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) &&
 		     !(flags & CU_GET_PROC_ADDRESS_LEGACY_STREAM);
