@@ -4,6 +4,10 @@
 # script tests/*/t-*.sh.  A test exits 0 (pass), 77 (skipped: it prints why)
 # or anything else (fail).
 
+# Per-area fragments set TEST_CFLAGS_<name> / TEST_LIBS_<name> and extra
+# prerequisites of their tests.
+include $(wildcard tests/unit/*.mk)
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
