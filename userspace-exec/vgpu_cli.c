@@ -75,7 +75,7 @@ static int status_cmd(const char *path)
 /* Start vgpu-executor from our folder; returns its pid once it listens, or -1. */
 static pid_t start_executor(const char *bindir, const char *path, const char *quota)
 {
-	char exe[PATH_MAX], fdarg[16];
+	char exe[PATH_MAX + 32], fdarg[16];
 	int p[2];
 	pid_t pid;
 	struct pollfd pf;
