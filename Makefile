@@ -25,7 +25,7 @@ all: shim executor tools
 
 $(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Icommon -c -o $@ $<
+	$(CC) $(CFLAGS_BASE) -fvisibility=hidden -Icommon -c -o $@ $<
 
 $(B)/libvgpu-common.a: $(COMMON_OBJS)
 	@mkdir -p $(dir $@)

@@ -42,6 +42,7 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP0(VGPU_OP_CTX_SYNCHRONIZE, vgpu_exec_ctx_synchronize, IN_CTX),
 	OP(VGPU_OP_CTX_GET_LIMIT, vgpu_exec_ctx_get_limit, struct vgpu_ctx_limit_args, IN_CTX),
 	OP(VGPU_OP_CTX_SET_LIMIT, vgpu_exec_ctx_set_limit, struct vgpu_ctx_limit_args, IN_CTX),
+	OP0(VGPU_OP_CTX_GET_STREAM_PRIORITY_RANGE, vgpu_exec_ctx_get_stream_priority_range, IN_CTX),
 	OP(VGPU_OP_MEM_ALLOC, vgpu_exec_mem_alloc, struct vgpu_mem_alloc_args, IN_CTX),
 	OP(VGPU_OP_MEM_FREE, vgpu_exec_mem_free, struct vgpu_mem_free_args, IN_CTX),
 	OP0(VGPU_OP_MEM_GET_INFO, vgpu_exec_mem_get_info, IN_CTX),

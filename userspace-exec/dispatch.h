@@ -32,6 +32,7 @@ CUresult vgpu_exec_ctx_destroy(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_ctx_synchronize(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_ctx_get_limit(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_ctx_set_limit(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_ctx_get_stream_priority_range(struct vgpu_session *s, struct vgpu_call *c);
 
 CUresult vgpu_exec_mem_alloc(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_mem_free(struct vgpu_session *s, struct vgpu_call *c);

@@ -91,8 +91,7 @@ CUresult vgpu_exec_device_get_info(struct vgpu_session *s, struct vgpu_call *c)
 	    (r = s->drv.DeviceGetPCIBusId(info->pci_bus_id, sizeof(info->pci_bus_id) - 1, dev)))
 		return r;
 	memcpy(info->uuid, uuid.bytes, sizeof(info->uuid));
-	if (s->drv.DeviceGetLuid((char *)info->luid, &info->luid_device_mask, dev) != CUDA_SUCCESS)
-		memset(info->luid, 0, sizeof(info->luid));
+	info->luid_status = s->drv.DeviceGetLuid((char *)info->luid, &info->luid_device_mask, dev);
 	/* The guest sees its quota as the device's memory. */
 	info->total_mem = s->ch->mem_quota && s->ch->mem_quota < total ? s->ch->mem_quota : total;
 	for (int i = 1; i < VGPU_DEVICE_ATTRS; i++) {
@@ -284,4 +283,16 @@ CUresult vgpu_exec_ctx_set_limit(struct vgpu_session *s, struct vgpu_call *c)
 	const struct vgpu_ctx_limit_args *a = (const void *)c->args;
 
 	return s->drv.CtxSetLimit((CUlimit)a->limit, (size_t)a->value);
+}
+
+CUresult vgpu_exec_ctx_get_stream_priority_range(struct vgpu_session *s, struct vgpu_call *c)
+{
+	struct vgpu_priority_range out = { 0 };
+	int least = 0, greatest = 0;
+	CUresult r = s->drv.CtxGetStreamPriorityRange(&least, &greatest);
+
+	out.least = least;
+	out.greatest = greatest;
+	vgpu_answer(c, &out, sizeof(out));
+	return r;
 }

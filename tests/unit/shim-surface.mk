@@ -16,3 +16,7 @@ TEST_LIBS_test_unsupported := $(B)/libvgpu-shim.a
 $(B)/tests/test_exports $(B)/tests/test_procaddr: $(B)/lib/libcuda.so.1
 $(B)/tests/test_procaddr: tests/data/cudart13-getprocaddress-requests.txt
 $(B)/tests/test_unsupported: $(B)/libvgpu-shim.a
+
+# test_no_executor: cuInit through the built shim with nobody listening.
+TEST_CFLAGS_test_no_executor := $(SHIM_TEST_PATHS)
+$(B)/tests/test_no_executor: $(B)/lib/libcuda.so.1

@@ -2,7 +2,9 @@
 /*
  * The shim exports exactly what the real driver does: the FUNC symbols of
  * the toolkit's stub libcuda.so (637 in CUDA 13.0), every one a function,
- * and nothing else (no helper of ours leaks into applications' namespace).
+ * and nothing else (no helper of ours leaks into applications' namespace)
+ * but one deliberate marker: vgpu_shim_version, a string by which the
+ * executor recognises the shim and refuses to load it as the real driver.
  * It also loads with RTLD_NOW, so no symbol is left unresolved.
  */
 #include <dlfcn.h>
@@ -11,6 +13,9 @@
 #include <string.h>
 
 #include "dynsym.h"
+
+/* The one symbol the shim exports on purpose beyond the driver's. */
+#define SHIM_MARKER "vgpu_shim_version"
 
 int main(void)
 {
@@ -44,8 +49,11 @@ int main(void)
 			continue;
 		}
 		if (c > 0) {
-			printf("  exported by the shim only: %s\n", shim[j++].name);
-			extra++;
+			if (strcmp(shim[j].name, SHIM_MARKER) || shim[j].type != STT_OBJECT) {
+				printf("  exported by the shim only: %s\n", shim[j].name);
+				extra++;
+			}
+			j++;
 			continue;
 		}
 		if (shim[j].type != STT_FUNC) {
@@ -57,8 +65,8 @@ int main(void)
 		i++, j++;
 	}
 	printf("check: the shim's %ld dynamic symbols equal the stub's %ld "
-	       "functions: %d missing, %d extra, %d not functions\n",
-	       nshim, nstub, missing, extra, nonfunc);
+	       "functions and %s: %d missing, %d extra, %d not functions\n",
+	       nshim, nstub, SHIM_MARKER, missing, extra, nonfunc);
 	printf("       (%ld of them are still the weak NOT_SUPPORTED stubs)\n",
 	       weak);
 
@@ -75,6 +83,10 @@ int main(void)
 	}
 	printf("check: dlopen(RTLD_NOW|RTLD_LOCAL) works and dlsym finds all "
 	       "%ld names: %d not found\n", nstub, unresolved);
+	if (!dlsym(lib, SHIM_MARKER)) {
+		printf("  the marker %s is missing\n", SHIM_MARKER);
+		unresolved++;
+	}
 	dlclose(lib);
 	dynsym_free(stub, nstub);
 	dynsym_free(shim, nshim);
