@@ -20,7 +20,7 @@ CUDA_INC := -isystem $(CUDA_HOME)/include
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all shim executor tools test test-gpu run clean
+.PHONY: all shim executor tools test test-gpu run demo clean
 all: shim executor tools
 
 $(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
@@ -34,6 +34,7 @@ $(B)/libvgpu-common.a: $(COMMON_OBJS)
 include guest-shim/shim.mk
 include userspace-exec/exec.mk
 include tests/tests.mk
+include demo/demo.mk
 
 clean:
 	rm -rf $(B)
