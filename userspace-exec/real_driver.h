@@ -43,6 +43,8 @@
 	X(CtxSynchronize, "cuCtxSynchronize", PFN_cuCtxSynchronize_v2000)		\
 	X(CtxGetLimit, "cuCtxGetLimit", PFN_cuCtxGetLimit_v3010)			\
 	X(CtxSetLimit, "cuCtxSetLimit", PFN_cuCtxSetLimit_v3010)			\
+	X(CtxGetStreamPriorityRange, "cuCtxGetStreamPriorityRange",			\
+	  PFN_cuCtxGetStreamPriorityRange_v5050)					\
 	X(MemAlloc, "cuMemAlloc_v2", PFN_cuMemAlloc_v3020)				\
 	X(MemFree, "cuMemFree_v2", PFN_cuMemFree_v3020)					\
 	X(MemGetInfo, "cuMemGetInfo_v2", PFN_cuMemGetInfo_v3020)			\
