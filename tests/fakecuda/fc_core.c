@@ -28,6 +28,12 @@
 		       sym " does not have the ABI of " #pfn);
 VGPU_REAL_DRIVER_FUNCS(FC_ABI_CHECK)
 
+/* ... and is defined here: an entry missing from the library fails the link (--no-undefined). */
+#define FC_ABI_ENTRY(member, sym, pfn) (pfn)&FC_PASTE(cu, member),
+__attribute__((used)) static const void *const fc_abi_entries[] = {
+	VGPU_REAL_DRIVER_FUNCS(FC_ABI_ENTRY)
+};
+
 pthread_mutex_t fc_lock = PTHREAD_MUTEX_INITIALIZER;
 bool fc_initialized;
 CUresult fc_sticky = CUDA_SUCCESS;

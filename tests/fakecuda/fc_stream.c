@@ -57,7 +57,7 @@ static CUresult stream_create(CUstream *ph, unsigned int flags, int priority)
 	struct fc_stream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	/* clamped to the device's range, as documented */
+	/* clamped to [-5, 0], the range cuCtxGetStreamPriorityRange reports (as on the H200) */
 	if (priority > FC_STREAM_PRIO_LEAST)
 		priority = FC_STREAM_PRIO_LEAST;
 	if (priority < FC_STREAM_PRIO_GREATEST)
@@ -75,6 +75,28 @@ static CUresult stream_create(CUstream *ph, unsigned int flags, int priority)
 FC_EXPORT CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority)
 {
 	FC_LOCKED(stream_create(phStream, flags, priority));
+}
+
+/* Either output may be NULL (documented); lower numbers are greater priorities. */
+static CUresult ctx_get_stream_priority_range(int *least, int *greatest)
+{
+	struct fc_ctx *c;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if ((r = fc_current(&c)))
+		return r;
+	if (least)
+		*least = FC_STREAM_PRIO_LEAST;
+	if (greatest)
+		*greatest = FC_STREAM_PRIO_GREATEST;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+	FC_LOCKED(ctx_get_stream_priority_range(leastPriority, greatestPriority));
 }
 
 static CUresult stream_destroy(CUstream h)

@@ -299,6 +299,7 @@ static void test_primary_context(void)
 	/* nothing current yet */
 	EXPECT(D.MemAlloc(&p, 16), CUDA_ERROR_INVALID_CONTEXT);
 	EXPECT(D.CtxSynchronize(), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT(D.CtxGetStreamPriorityRange(NULL, NULL), CUDA_ERROR_INVALID_CONTEXT);
 	OK(D.DevicePrimaryCtxGetState(0, &flags, &active));
 	CHECK(flags == 0 && active == 0);
 	EXPECT(D.DevicePrimaryCtxGetState(0, NULL, &active), CUDA_ERROR_INVALID_VALUE);
@@ -594,6 +595,11 @@ static void test_streams_events(void)
 	CUevent e1, e2, nt, ipc, bad;
 	float ms = -1;
 
+	int least = 99, greatest = 99;
+	OK(D.CtxGetStreamPriorityRange(&least, &greatest));
+	CHECK(least == 0 && greatest == -5);	/* what the real driver reported */
+	OK(D.CtxGetStreamPriorityRange(NULL, &greatest));	/* either may be NULL */
+	OK(D.CtxGetStreamPriorityRange(&least, NULL));
 	EXPECT(D.StreamCreateWithPriority(&s, 2, 0), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.StreamCreateWithPriority(NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
 	OK(D.StreamCreateWithPriority(&s, CU_STREAM_NON_BLOCKING, -100));	/* clamped */
