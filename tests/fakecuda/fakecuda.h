@@ -39,6 +39,8 @@
 #define FC_ALLOC_ALIGN		512		/* what the real driver returned for 1-byte allocations */
 #define FC_POISON		0xcd		/* fresh device memory reads as this */
 #define FC_SM_ARCH		90
+#define FC_SM_COUNT		114
+#define FC_THREADS_PER_SM	2048
 #define FC_MAX_SHARED_OPTIN	232448		/* 227 KiB */
 #define FC_DEFAULT_DYN_SHARED	49152
 #define FC_PCI_DOMAIN		0x0000
@@ -195,6 +197,13 @@ void fc_ctx_free_resources(struct fc_ctx *c);
 
 /* NULL, CU_STREAM_LEGACY and CU_STREAM_PER_THREAD are valid; else a live stream. */
 CUresult fc_check_stream(CUstream s, struct fc_stream **out);
+/*
+ * The context work on stream @s runs in: the stream's own for a created
+ * stream (no current context needed, as on the real driver), the calling
+ * thread's current one for the NULL/legacy/per-thread streams; then the
+ * sticky error.
+ */
+CUresult fc_stream_ctx(CUstream s, struct fc_stream **stream, struct fc_ctx **ctx);
 
 /* The allocation that holds [p, p + n), or NULL. */
 struct fc_alloc *fc_alloc_find(uint64_t p, size_t n);

@@ -272,7 +272,8 @@ static CUresult ctx_create(CUcontext *pctx, CUctxCreateParams *params, unsigned 
 			return CUDA_ERROR_UNSUPPORTED_EXEC_AFFINITY;
 		/* CIG needs D3D12 or Vulkan interop (attributes 135/138 say no) */
 		if (params->cigParams)
-			return CUDA_ERROR_NOT_SUPPORTED;
+			return params->cigParams->sharedData ? CUDA_ERROR_NOT_SUPPORTED
+							     : CUDA_ERROR_INVALID_VALUE;
 	}
 	if (fc_sticky)
 		return fc_sticky;
@@ -422,20 +423,20 @@ static CUresult ctx_set_limit(CUlimit limit, size_t value)
 	if ((r = fc_current(&c)))
 		return r;
 	switch (limit) {
-	case CU_LIMIT_STACK_SIZE:	/* rounded up to 16; 512 KiB of local memory per thread at most */
-		if (value > 512 * 1024)
-			return CUDA_ERROR_INVALID_VALUE;
+	case CU_LIMIT_STACK_SIZE:
+		/* rounded up to 16; every resident thread's stack must fit the device
+		 * (the H200 refused 512 KiB, which is about where its memory ends) */
 		value = round_up(value, 16);
+		if (value > FC_TOTAL_MEM / (FC_SM_COUNT * FC_THREADS_PER_SM))
+			return CUDA_ERROR_INVALID_VALUE;
 		break;
-	case CU_LIMIT_PRINTF_FIFO_SIZE:	/* 512 KiB at least */
-		if (value < 512 * 1024)
-			value = 512 * 1024;
+	case CU_LIMIT_PRINTF_FIFO_SIZE:	/* 512 KiB at least, in 128-byte steps */
+		value = value < 512 * 1024 ? 512 * 1024 : round_up(value, 128);
 		break;
-	case CU_LIMIT_MALLOC_HEAP_SIZE:	/* 4 MiB at least, and it must fit the device */
+	case CU_LIMIT_MALLOC_HEAP_SIZE:	/* 4 MiB at least, in 64 KiB steps, and it must fit the device */
 		if (value > FC_TOTAL_MEM)
 			return CUDA_ERROR_OUT_OF_MEMORY;
-		if (value < 4 * 1024 * 1024)
-			value = 4 * 1024 * 1024;
+		value = value < 4 * 1024 * 1024 ? 4 * 1024 * 1024 : round_up(value, 65536);
 		break;
 	case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT:
 		break;

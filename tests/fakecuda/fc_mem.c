@@ -109,15 +109,15 @@ FC_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 	FC_LOCKED(mem_alloc(dptr, bytesize));
 }
 
+/* No current context is needed: the pointer says whose memory it is (as on the real driver). */
 static CUresult mem_free(CUdeviceptr dptr)
 {
-	struct fc_ctx *c;
 	CUresult r = fc_check_init();
 
 	if (r)
 		return r;
-	if ((r = fc_current(&c)))
-		return r;
+	if (fc_sticky)
+		return fc_sticky;
 	if (dptr == 0)	/* the real driver: success, nothing to do */
 		return CUDA_SUCCESS;
 	for (struct fc_alloc **pp = &fc_allocs; *pp; pp = &(*pp)->next) {
@@ -168,9 +168,7 @@ static CUresult stream_op_begin(CUstream s)
 
 	if (r)
 		return r;
-	if ((r = fc_current(&c)))
-		return r;
-	return fc_check_stream(s, NULL);
+	return fc_stream_ctx(s, NULL, &c);
 }
 
 static CUresult memcpy_htod(CUdeviceptr dst, const void *src, size_t n, CUstream s)

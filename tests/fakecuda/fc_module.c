@@ -767,17 +767,9 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	struct fc_kernel *k = fn ? NULL : find_kernel(f);
 	if (!fn && !k)
 		return CUDA_ERROR_INVALID_HANDLE;
-	if ((r = fc_check_stream(hstream, &s)))
+	/* the context is the stream's, or the current one for the NULL stream (cuda.h) */
+	if ((r = fc_stream_ctx(hstream, &s, &c)))
 		return r;
-	/* the context is the stream's, or the current one for the NULL stream */
-	if (s) {
-		if (!fc_ctx_live(s->ctx))
-			return CUDA_ERROR_CONTEXT_IS_DESTROYED;
-		if (fc_sticky)
-			return fc_sticky;
-	} else if ((r = fc_current(&c))) {
-		return r;
-	}
 	const struct fc_kernel_def *def = fn ? fn->def : k->def;
 	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
 	struct fc_module *mod = fn ? fn->mod : k->lib;

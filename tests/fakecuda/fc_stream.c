@@ -33,6 +33,22 @@ CUresult fc_check_stream(CUstream s, struct fc_stream **out)
 	return CUDA_ERROR_INVALID_HANDLE;
 }
 
+CUresult fc_stream_ctx(CUstream s, struct fc_stream **stream, struct fc_ctx **ctx)
+{
+	struct fc_stream *x;
+	CUresult r = fc_check_stream(s, &x);
+
+	if (r)
+		return r;
+	if (stream)
+		*stream = x;
+	if (!x)
+		return fc_current(ctx);
+	/* a created stream dies with its context, so its context is live */
+	*ctx = x->ctx;
+	return fc_sticky;
+}
+
 static struct fc_event *find_event(CUevent e)
 {
 	for (struct fc_event *x = fc_events; x; x = x->next)
@@ -126,16 +142,11 @@ FC_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream)
 static CUresult stream_idle(CUstream h)
 {
 	struct fc_ctx *c;
-	struct fc_stream *s;
 	CUresult r = fc_check_init();
 
 	if (r)
 		return r;
-	if ((r = fc_check_stream(h, &s)))
-		return r;
-	if (!s && (r = fc_current(&c)))	/* the NULL stream is the current context's */
-		return r;
-	return fc_sticky;
+	return fc_stream_ctx(h, NULL, &c);
 }
 
 FC_EXPORT CUresult cuStreamSynchronize(CUstream hStream)
@@ -155,9 +166,7 @@ static CUresult stream_wait_event(CUstream h, CUevent e, unsigned int flags)
 
 	if (r)
 		return r;
-	if ((r = fc_current(&c)))
-		return r;
-	if ((r = fc_check_stream(h, NULL)))
+	if ((r = fc_stream_ctx(h, NULL, &c)))
 		return r;
 	if (!find_event(e))
 		return CUDA_ERROR_INVALID_HANDLE;
@@ -241,9 +250,7 @@ static CUresult event_record(CUevent h, CUstream s)
 		return r;
 	if (!(e = find_event(h)))
 		return CUDA_ERROR_INVALID_HANDLE;
-	if ((r = fc_current(&c)))
-		return r;
-	if ((r = fc_check_stream(s, NULL)))
+	if ((r = fc_stream_ctx(s, NULL, &c)))
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &e->when);
 	e->recorded = true;

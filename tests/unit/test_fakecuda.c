@@ -391,6 +391,9 @@ static void test_created_contexts(void)
 	CUexecAffinityParam aff = { .type = CU_EXEC_AFFINITY_TYPE_SM_COUNT, .param.smCount.val = 8 };
 	CUctxCreateParams withaff = { .execAffinityParams = &aff, .numExecAffinityParams = 1 };
 	EXPECT(D.CtxCreate(&bad, &withaff, 0, 0), CUDA_ERROR_UNSUPPORTED_EXEC_AFFINITY);
+	CUctxCigParam cig = { 0 };
+	CUctxCreateParams withcig = { .cigParams = &cig };
+	EXPECT(D.CtxCreate(&bad, &withcig, 0, 0), CUDA_ERROR_INVALID_VALUE);
 
 	/* limits */
 	OK(D.CtxGetLimit(&v, CU_LIMIT_MALLOC_HEAP_SIZE));
@@ -399,12 +402,20 @@ static void test_created_contexts(void)
 	OK(D.CtxGetLimit(&v, CU_LIMIT_STACK_SIZE));
 	CHECK(v == 1008);	/* rounded up, as the real driver does */
 	EXPECT(D.CtxSetLimit(CU_LIMIT_STACK_SIZE, (size_t)1 << 40), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.CtxSetLimit(CU_LIMIT_STACK_SIZE, 524288), CUDA_ERROR_INVALID_VALUE);	/* the H200 refused it too */
+	OK(D.CtxSetLimit(CU_LIMIT_STACK_SIZE, 256 * 1024));
 	OK(D.CtxSetLimit(CU_LIMIT_PRINTF_FIFO_SIZE, 1000));
 	OK(D.CtxGetLimit(&v, CU_LIMIT_PRINTF_FIFO_SIZE));
 	CHECK(v == 524288);
+	OK(D.CtxSetLimit(CU_LIMIT_PRINTF_FIFO_SIZE, 600000));
+	OK(D.CtxGetLimit(&v, CU_LIMIT_PRINTF_FIFO_SIZE));
+	CHECK(v == 600064);
 	OK(D.CtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 0));
 	OK(D.CtxGetLimit(&v, CU_LIMIT_MALLOC_HEAP_SIZE));
 	CHECK(v == 4194304);
+	OK(D.CtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 5000000));
+	OK(D.CtxGetLimit(&v, CU_LIMIT_MALLOC_HEAP_SIZE));
+	CHECK(v == 5046272);
 	OK(D.CtxSetLimit(CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT, 1000));
 	OK(D.CtxGetLimit(&v, CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT));
 	CHECK(v == 1000);
@@ -649,6 +660,21 @@ static void test_streams_events(void)
 	EXPECT(D.StreamWaitEvent(s, e1, CU_EVENT_WAIT_EXTERNAL), CUDA_ERROR_ILLEGAL_STATE);	/* not capturing */
 	EXPECT(D.StreamWaitEvent(s, e1, 2), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.StreamWaitEvent(s, (CUevent)&ms, 0), CUDA_ERROR_INVALID_HANDLE);
+
+	/* work on a created stream runs in the stream's context, current or not */
+	CUdeviceptr dp;
+	uint32_t word = 0x12345678;
+	OK(D.MemAlloc(&dp, 4));
+	OK(D.CtxSetCurrent(NULL));
+	OK(D.MemcpyHtoDAsync(dp, &word, 4, s));
+	EXPECT(D.MemcpyHtoDAsync(dp, &word, 4, NULL), CUDA_ERROR_INVALID_CONTEXT);
+	OK(D.EventRecord(e1, s));
+	EXPECT(D.EventRecord(e1, NULL), CUDA_ERROR_INVALID_CONTEXT);
+	OK(D.StreamWaitEvent(s, e1, 0));
+	OK(D.EventQuery(e1));
+	OK(D.MemFree(dp));	/* so does cuMemFree: the pointer names the memory */
+	EXPECT(D.MemGetInfo(NULL, NULL), CUDA_ERROR_INVALID_CONTEXT);
+	OK(D.CtxSetCurrent(primary));
 
 	OK(D.EventDestroy(nt));
 	EXPECT(D.EventDestroy(nt), CUDA_ERROR_INVALID_HANDLE);
