@@ -36,6 +36,7 @@ include userspace-exec/exec.mk
 include tests/fakecuda/fakecuda.mk
 include tests/tests.mk
 include demo/demo.mk
+include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf $(B)
