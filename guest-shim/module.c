@@ -14,6 +14,7 @@
 #include "context.h"
 #include "image.h"
 #include "log.h"
+#include "memory.h"
 #include "module.h"
 #include "shim.h"
 #include "state.h"
@@ -205,6 +206,11 @@ static CUresult unload(void *h, enum vgpu_kind kind)
 	if (r != CUDA_SUCCESS)
 		return r;
 	m->o.kind = VGPU_KIND_DEAD;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nglobals; i++)
+		vgpu_alloc_forget_global(m->globals[i]);
+	m->nglobals = 0;
+	pthread_mutex_unlock(&m->lock);
 	/* Function objects stay allocated: a program may still hold their handles. */
 	return CUDA_SUCCESS;
 }
@@ -329,6 +335,17 @@ static CUresult get_global(void *h, enum vgpu_kind kind, CUdeviceptr *dptr, size
 	if (r != CUDA_SUCCESS)
 		return r;
 	memcpy(&g, ans.data, sizeof(g));
+	pthread_mutex_lock(&m->lock);
+	{
+		CUdeviceptr *v = realloc(m->globals, (m->nglobals + 1) * sizeof(*v));
+
+		if (v) {
+			m->globals = v;
+			v[m->nglobals++] = g.dptr;
+			vgpu_alloc_note_global(g.dptr, g.size, c);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
 	if (dptr)
 		*dptr = g.dptr;
 	if (bytes)
