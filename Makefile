@@ -20,7 +20,7 @@ CUDA_INC := -isystem $(CUDA_HOME)/include
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all shim executor tools test test-gpu run demo clean
+.PHONY: all shim executor tools test test-gpu run demo bench fuzz clean
 all: shim executor tools
 
 $(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
@@ -37,6 +37,8 @@ include tests/fakecuda/fakecuda.mk
 include tests/tests.mk
 include demo/demo.mk
 include tests/fuzz/fuzz.mk
+include bench/bench.mk
+include tests/cuda/cuda.mk
 
 clean:
 	rm -rf $(B)
