@@ -15,6 +15,9 @@
  *   e2e_runtime          everything above
  *   e2e_runtime fault    a kernel that writes to no memory: the error must come
  *                        back as cudaErrorIllegalAddress and stay (sticky)
+ *   e2e_runtime spin S   launch and synchronise for S seconds, or until a call
+ *                        fails: then print the error and exit 2 (for tests that
+ *                        take the executor away underneath a running program)
  */
 #include <atomic>
 #include <cmath>
@@ -22,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -71,6 +75,29 @@ static void fill_check(size_t n, unsigned int value, cudaStream_t s, uint64_t *s
 	CUDA_OK(cudaFree(d));
 }
 
+static int spin(double seconds)
+{
+	unsigned int *d;
+	cudaError_t e;
+	time_t end = time(nullptr) + (time_t)seconds;
+
+	if ((e = cudaMalloc(&d, 4096)) != cudaSuccess) {
+		printf("error %s\n", cudaGetErrorName(e));
+		return 2;
+	}
+	printf("spinning\n");
+	fflush(stdout);
+	while (time(nullptr) < end) {
+		vgpu_test_fill<<<1, 32>>>(d, 1, 1024);
+		if ((e = cudaDeviceSynchronize()) != cudaSuccess) {
+			printf("error %s\n", cudaGetErrorName(e));
+			return 2;
+		}
+	}
+	printf("spun %.0f s\n", seconds);
+	return 0;
+}
+
 static int fault()
 {
 	void *p;
@@ -90,6 +117,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "fault"))
 		return fault();
+	if (argc > 2 && !strcmp(argv[1], "spin"))
+		return spin(atof(argv[2]));
 	cudaDeviceProp prop;
 	uint64_t sum = 1469598103934665603ull;
 
