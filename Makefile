@@ -12,6 +12,9 @@ CUDA_HOME ?= /usr/local/cuda
 B := build
 CC ?= gcc
 PYTHON ?= python3
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+# Hopper (H100/H200) SASS, and PTX for anything newer.
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_BASE := -std=c17 -O2 -g $(WARN) -D_GNU_SOURCE -fPIC -Iinclude
