@@ -275,40 +275,33 @@ static CUresult get_func(struct vgpu_module *m, const char *name, struct vgpu_fu
 	return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+/* cuModuleGetFunction and cuLibraryGetKernel: @h is a module or library of @kind. */
+static CUresult lookup(void *h, enum vgpu_kind kind, const char *name, void **out)
 {
-	struct vgpu_module *m = vgpu_check(hmod, VGPU_KIND_MODULE);
+	struct vgpu_module *m = vgpu_check(h, kind);
 	struct vgpu_func *f;
 	CUresult r = vgpu_ready();
 
 	if (r != CUDA_SUCCESS)
 		return r;
-	if (!hfunc || !name)
+	if (!out || !name)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!m)
 		return CUDA_ERROR_INVALID_HANDLE;
 	r = get_func(m, name, &f);
 	if (r == CUDA_SUCCESS)
-		*hfunc = (CUfunction)f;
+		*out = f;
 	return r;
+}
+
+CUresult CUDAAPI cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+	return lookup(hmod, VGPU_KIND_MODULE, name, (void **)hfunc);
 }
 
 CUresult CUDAAPI cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
 {
-	struct vgpu_module *m = vgpu_check(library, VGPU_KIND_LIBRARY);
-	struct vgpu_func *f;
-	CUresult r = vgpu_ready();
-
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (!pKernel || !name)
-		return CUDA_ERROR_INVALID_VALUE;
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;
-	r = get_func(m, name, &f);
-	if (r == CUDA_SUCCESS)
-		*pKernel = (CUkernel)f;
-	return r;
+	return lookup(library, VGPU_KIND_LIBRARY, name, (void **)pKernel);
 }
 
 static CUresult get_global(void *h, enum vgpu_kind kind, CUdeviceptr *dptr, size_t *bytes,
