@@ -34,6 +34,7 @@ $(B)/libvgpu-common.a: $(COMMON_OBJS)
 include guest-shim/shim.mk
 include userspace-exec/exec.mk
 include tests/tests.mk
+include tests/kmod/kmod.mk
 
 clean:
 	rm -rf $(B)
