@@ -697,6 +697,13 @@ static int mode_hold(const char *sysfsdev, const char *ready)
 
 	qemu_open(&d, sysfsdev, true);
 	guest_enable_msi(&d);
+	/* Busy: the executor serves it and a worker holds channel 0. */
+	{
+		bool irq, rang;
+
+		CHECK(wait_ready(&d, 10000) && read_layout(&d), "held instance is served");
+		CHECK(hello_mmap(&d, 0, 0x5001, d.msi_efd, &irq, &rang), "a worker serves it");
+	}
 	memcpy(d.bar1 + d.bar1_size - 8, &cookie, 8);
 	fd = open(ready, O_CREAT | O_WRONLY, 0644);
 	close(fd);
