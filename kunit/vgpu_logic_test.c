@@ -407,12 +407,12 @@ static void evq_doorbells(struct kunit *test)
 static void region_decode(struct kunit *test)
 {
 	struct vgpu_regions t;
+	u64 cfg = VGPU_REGION_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX);
 	u32 idx = 99, i;
 	u64 off = 99;
 
 	vgpu_regions_init(&t, SZ_16M);
-	KUNIT_EXPECT_EQ(test, vgpu_region_decode(&t, VGPU_REGION_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX),
-						 256, &idx, &off), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_region_decode(&t, cfg, 256, &idx, &off), 0);
 	KUNIT_EXPECT_EQ(test, idx, (u32)VFIO_PCI_CONFIG_REGION_INDEX);
 	KUNIT_EXPECT_EQ(test, off, 0ull);
 	KUNIT_EXPECT_EQ(test, vgpu_region_decode(&t, VGPU_REGION_OFFSET(7) + 255, 2,

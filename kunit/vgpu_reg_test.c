@@ -13,10 +13,7 @@
 #include <linux/uuid.h>
 
 #include "vgpu_stub.h"
-
-int mdev_device_create(struct mdev_type *type, const guid_t *uuid);
-int mdev_device_remove(struct mdev_device *mdev);
-extern struct bus_type mdev_bus_type;
+#include "vgpu_mdev_core.h"
 
 static struct mdev_type *type_named(const char *name)
 {

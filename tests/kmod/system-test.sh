@@ -89,7 +89,7 @@ else
 		for d in "$DEBS"/linux-modules-*.deb; do
 			[ -e "$d" ] || continue
 			dpkg-deb --fsys-tarfile "$d" | tar -C "$DEBS/root" -x --wildcards \
-				'*/kernel/drivers/vfio/*' '*/modules.builtin*' '*/modules.order' ||
+				'*/kernel/drivers/vfio/*' ||
 				skip "cannot unpack $d"
 		done
 		touch "$DEBS/.done"
