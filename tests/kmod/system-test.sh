@@ -100,6 +100,8 @@ else
 		  head -n 1)
 
 	phase "newest kernel tree (modules_prepare)"
+	# pahole keeps CONFIG_DEBUG_INFO_BTF_MODULES, which changes struct module.
+	apt_install dwarves
 	# Headers of a newer suite need a newer gcc than Debian 12's: prepare the
 	# source tree with Debian's .config and Module.symvers and our gcc.
 	SRC=$CACHE/src/linux-source-$KV
@@ -118,8 +120,15 @@ else
 		make -C "$SRC" O="$KDIR" KERNELRELEASE="$REL" olddefconfig >"$W/prepare.log" 2>&1 &&
 		make -C "$SRC" O="$KDIR" KERNELRELEASE="$REL" -j"$(nproc)" modules_prepare \
 			>>"$W/prepare.log" 2>&1 || { tail -n 30 "$W/prepare.log"; die "modules_prepare failed"; }
+		# Debian's options our gcc/tools cannot keep: anything here that
+		# changes a structure the module touches would break loading.
+		diff <(grep '^CONFIG' "$HDR/.config" | sort) <(grep '^CONFIG' "$KDIR/.config" | sort) |
+			grep '^[<>]' | grep -v -e '_VERSION' -e 'CC_HAS_' -e 'VERSION_TEXT' \
+			>"$KDIR/config-diff.txt"
 		touch "$KDIR/.prepared-$SRCVER"
 	fi
+	echo "options that differ from Debian's build: $(wc -l <"$KDIR/config-diff.txt")"
+	tr '\n' ' ' <"$KDIR/config-diff.txt" | fold -w 160; echo
 fi
 [ -f "$VMLINUZ" ] || die "no kernel image found for $REL"
 [ -d "$MODROOT" ] || die "no module tree for $REL"
