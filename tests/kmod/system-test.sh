@@ -207,7 +207,7 @@ phase "boot and run in QEMU (TCG)"
 LOG=$W/console.log
 timeout 900 qemu-system-x86_64 -machine pc -cpu max -m 1024 -smp 1 -nographic -no-reboot \
 	-kernel "$VMLINUZ" -initrd "$W/initrd.gz" \
-	-append "console=ttyS0 panic=-1 loglevel=5 rdinit=/init VGPU_FAKECUDA=${FAKECUDA:+1}" \
+	-append "console=ttyS0 panic=-1 loglevel=5 rdinit=/init" \
 	>"$LOG" 2>&1
 qrc=$?
 grep -E "VGPU-TEST|^ok|^not ok|^#|vgpu-mdev:|vgpu_stub|WARNING|BUG|Oops|Call Trace|phase" "$LOG" |
