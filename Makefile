@@ -20,12 +20,12 @@ CUDA_INC := -isystem $(CUDA_HOME)/include
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all shim executor tools test test-gpu run clean
+.PHONY: all shim executor tools test test-gpu run demo clean
 all: shim executor tools
 
 $(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Icommon -c -o $@ $<
+	$(CC) $(CFLAGS_BASE) -fvisibility=hidden -Icommon -c -o $@ $<
 
 $(B)/libvgpu-common.a: $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -35,6 +35,7 @@ include guest-shim/shim.mk
 include userspace-exec/exec.mk
 include tests/tests.mk
 include tests/kmod/kmod.mk
+include demo/demo.mk
 
 clean:
 	rm -rf $(B)

@@ -6,10 +6,15 @@
 #ifndef VGPU_SHIM_H
 #define VGPU_SHIM_H
 
+#include <stdbool.h>
+
 #include "driver_api.h"
 #include "vgpu/calls.h"
 
-/* Every exported function the shim does not implement: logs once, NOT_SUPPORTED. */
+/*
+ * Every exported function the shim does not implement: logs once per @name
+ * (a string of static storage, kept by pointer), NOT_SUPPORTED.
+ */
 CUresult vgpu_unsupported(const char *name);
 
 /* cuInit has succeeded: the transport is up and HELLO answered. */

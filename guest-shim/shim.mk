@@ -13,15 +13,21 @@ $(GEN_OUT) &: guest-shim/gen/gen_driver_api.py $(CUDA_HOME)/include/cuda.h $(CUD
 	@mkdir -p $(GEN_DIR)
 	$(PYTHON) guest-shim/gen/gen_driver_api.py --cuda-home $(CUDA_HOME) --out $(GEN_DIR)
 
+# cuGetErrorName/cuGetErrorString's table, from cuda.h's CUresult enum.
+$(GEN_DIR)/error_table.c: guest-shim/gen/gen_errors.py $(CUDA_HOME)/include/cuda.h
+	@mkdir -p $(GEN_DIR)
+	$(PYTHON) guest-shim/gen/gen_errors.py --cuda-home $(CUDA_HOME) --out $@
+
 SHIM_SRCS := $(wildcard guest-shim/*.c)
-SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/driver_stubs.o $(B)/obj/gen/procaddr_table.o
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/driver_stubs.o $(B)/obj/gen/procaddr_table.o \
+	$(B)/obj/gen/error_table.o
 SHIM_CFLAGS := $(CFLAGS_BASE) $(CUDA_INC) -I$(GEN_DIR) -Iguest-shim -fvisibility=hidden
 
 $(B)/obj/guest-shim/%.o: guest-shim/%.c $(GEN_OUT) $(wildcard guest-shim/*.h include/vgpu/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 
-$(B)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_OUT)
+$(B)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_OUT) guest-shim/errors.h
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 

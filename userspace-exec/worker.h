@@ -29,12 +29,14 @@ struct vgpu_worker_channel {
 
 /*
  * Fork a worker for @ch.  In the child, every fd except the channel's
- * doorbell and irq fds is closed (so a worker never holds another guest's
- * mapping fds), the real driver is loaded and the channel served until the
- * guest says goodbye, breaks the protocol or the parent kills it.  Returns
- * the child's pid, or -1 with errno set.
+ * doorbell and irq fds is closed, @in_child (if not NULL) runs with @arg so
+ * the frontend can unmap every other instance's memory (a worker must hold
+ * nothing of another guest), then the channel is served until the guest
+ * says goodbye, breaks the protocol or the parent kills it.  Returns the
+ * child's pid, or -1 with errno set.
  */
-pid_t vgpu_worker_spawn(const struct vgpu_worker_channel *ch);
+pid_t vgpu_worker_spawn(const struct vgpu_worker_channel *ch, void (*in_child)(void *arg),
+			void *arg);
 
 /* Serve @ch in this process; returns the process exit status. */
 int vgpu_worker_main(const struct vgpu_worker_channel *ch);

@@ -50,6 +50,7 @@ enum vgpu_opcode {
 	VGPU_OP_CTX_SYNCHRONIZE		= 27,
 	VGPU_OP_CTX_GET_LIMIT		= 28,
 	VGPU_OP_CTX_SET_LIMIT		= 29,
+	VGPU_OP_CTX_GET_STREAM_PRIORITY_RANGE = 30,
 
 	VGPU_OP_MEM_ALLOC		= 40,
 	VGPU_OP_MEM_FREE		= 41,
@@ -121,7 +122,7 @@ struct vgpu_device_info {
 	uint8_t uuid[16];
 	uint8_t luid[8];
 	uint32_t luid_device_mask;
-	uint32_t reserved;
+	uint32_t luid_status;		/* the host's cuDeviceGetLuid result (a CUresult) */
 	uint64_t total_mem;		/* capped to the session's quota */
 	char pci_bus_id[32];
 	int32_t attrs[VGPU_DEVICE_ATTRS];	/* index: CUdevice_attribute */
@@ -155,6 +156,11 @@ struct vgpu_ctx_limit_args {
 	uint32_t limit;		/* CUlimit */
 	uint32_t reserved;
 	uint64_t value;		/* SET_LIMIT */
+};
+
+struct vgpu_priority_range {	/* CTX_GET_STREAM_PRIORITY_RANGE reply, inline */
+	int32_t least;
+	int32_t greatest;
 };
 
 struct vgpu_mem_alloc_args {

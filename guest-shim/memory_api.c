@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The exported copy and memset entry points.  Each comes as the legacy
+ * default-stream form and the per-thread default-stream form (_ptds/_ptsz);
+ * they differ only in what the NULL stream means.
+ */
+#include <string.h>
+
+#include "channel.h"
+#include "context.h"
+#include "memory.h"
+#include "shim.h"
+#include "state.h"
+
+/*
+ * Synchronous host-to-device copies from pageable memory return once the
+ * data is staged (CUDA's documented behaviour); the shim also waits for the
+ * executor's answer so that errors such as a bad destination are returned.
+ */
+static CUresult htod(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt, bool sync)
+{
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	return r ? r : vgpu_copy_htod(dst, src, n, &s, sync);
+}
+
+/* Device-to-host copies into pageable memory complete before they return. */
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+{
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	return r ? r : vgpu_copy_dtoh(dst, src, n, &s);
+}
+
+/* Device-to-device copies never block the host. */
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+{
+	struct vgpu_memcpy_dtod_args a = { .dst = dst, .src = src, .len = n };
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS || n == 0)
+		return r;
+	a.stream = s.id;
+	return vgpu_call(VGPU_OP_MEMCPY_DTOD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
+CUresult CUDAAPI cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
+{
+	return htod(d, h, n, NULL, false, true);
+}
+
+CUresult CUDAAPI cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *h, size_t n)
+{
+	return htod(d, h, n, NULL, true, true);
+}
+
+CUresult CUDAAPI cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *h, size_t n, CUstream s)
+{
+	return htod(d, h, n, s, false, false);
+}
+
+CUresult CUDAAPI cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *h, size_t n, CUstream s)
+{
+	return htod(d, h, n, s, true, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
+{
+	return dtoh(h, d, n, NULL, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoH_v2_ptds(void *h, CUdeviceptr d, size_t n)
+{
+	return dtoh(h, d, n, NULL, true);
+}
+
+CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void *h, CUdeviceptr d, size_t n, CUstream s)
+{
+	return dtoh(h, d, n, s, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoHAsync_v2_ptsz(void *h, CUdeviceptr d, size_t n, CUstream s)
+{
+	return dtoh(h, d, n, s, true);
+}
+
+CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n)
+{
+	return dtod(d, s, n, NULL, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoD_v2_ptds(CUdeviceptr d, CUdeviceptr s, size_t n)
+{
+	return dtod(d, s, n, NULL, true);
+}
+
+CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
+{
+	return dtod(d, s, n, st, false);
+}
+
+CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
+{
+	return dtod(d, s, n, st, true);
+}
+
+/*
+ * Unified copies: the direction follows from which side is device memory.
+ * The shim knows every allocation it made; any other address is host memory.
+ */
+static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
+			bool sync)
+{
+	bool d_dev = vgpu_alloc_find(dst, NULL, NULL, NULL);
+	bool s_dev = vgpu_alloc_find(src, NULL, NULL, NULL);
+	struct vgpu_stream_ref s;
+	CUresult r;
+
+	if (d_dev && s_dev)
+		return dtod(dst, src, n, st, pt);
+	if (d_dev)
+		return htod(dst, (const void *)src, n, st, pt, sync);
+	if (s_dev)
+		return dtoh((void *)dst, src, n, st, pt);
+	/* Host to host, in stream order: wait for the stream, then copy. */
+	r = vgpu_stream_ref(st, pt, &s);
+	if (r == CUDA_SUCCESS) {
+		struct vgpu_stream_args a = { .stream = s.id };
+
+		r = vgpu_call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
+			      vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+	}
+	if (r == CUDA_SUCCESS && n)
+		memmove((void *)dst, (const void *)src, n);
+	return r;
+}
+
+CUresult CUDAAPI cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	return unified(dst, src, n, NULL, false, true);
+}
+
+CUresult CUDAAPI cuMemcpy_ptds(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	return unified(dst, src, n, NULL, true, true);
+}
+
+CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return unified(dst, src, n, s, false, false);
+}
+
+CUresult CUDAAPI cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return unified(dst, src, n, s, true, false);
+}
+
+/* ---- memset: asynchronous with respect to the host, whichever form ---- */
+
+static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+			   size_t height, size_t pitch, CUstream st, bool pt)
+{
+	struct vgpu_memset_args a = {
+		.dst = dst, .width = width, .height = height, .dst_pitch = pitch,
+		.value = value, .elem_size = elem,
+	};
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS || width == 0 || (height == 0 && pitch))
+		return r;
+	a.stream = s.id;
+	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
+#define MEMSET_1D(name, T, elem, pt)                                                      \
+	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n)                               \
+	{                                                                                 \
+		return memset_dev(d, v, elem, n, 0, 0, NULL, pt);                         \
+	}
+#define MEMSET_1D_ASYNC(name, T, elem, pt)                                                \
+	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n, CUstream s)                   \
+	{                                                                                 \
+		return memset_dev(d, v, elem, n, 0, 0, s, pt);                            \
+	}
+#define MEMSET_2D(name, T, elem, pt)                                                      \
+	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h)       \
+	{                                                                                 \
+		return h ? memset_dev(d, v, elem, w, h, pitch, NULL, pt) : CUDA_SUCCESS;  \
+	}
+#define MEMSET_2D_ASYNC(name, T, elem, pt)                                                \
+	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h,       \
+			      CUstream s)                                                 \
+	{                                                                                 \
+		return h ? memset_dev(d, v, elem, w, h, pitch, s, pt) : CUDA_SUCCESS;     \
+	}
+
+MEMSET_1D(cuMemsetD8_v2, unsigned char, 1, false)
+MEMSET_1D(cuMemsetD8_v2_ptds, unsigned char, 1, true)
+MEMSET_1D(cuMemsetD16_v2, unsigned short, 2, false)
+MEMSET_1D(cuMemsetD16_v2_ptds, unsigned short, 2, true)
+MEMSET_1D(cuMemsetD32_v2, unsigned int, 4, false)
+MEMSET_1D(cuMemsetD32_v2_ptds, unsigned int, 4, true)
+MEMSET_1D_ASYNC(cuMemsetD8Async, unsigned char, 1, false)
+MEMSET_1D_ASYNC(cuMemsetD8Async_ptsz, unsigned char, 1, true)
+MEMSET_1D_ASYNC(cuMemsetD16Async, unsigned short, 2, false)
+MEMSET_1D_ASYNC(cuMemsetD16Async_ptsz, unsigned short, 2, true)
+MEMSET_1D_ASYNC(cuMemsetD32Async, unsigned int, 4, false)
+MEMSET_1D_ASYNC(cuMemsetD32Async_ptsz, unsigned int, 4, true)
+MEMSET_2D(cuMemsetD2D8_v2, unsigned char, 1, false)
+MEMSET_2D(cuMemsetD2D8_v2_ptds, unsigned char, 1, true)
+MEMSET_2D(cuMemsetD2D16_v2, unsigned short, 2, false)
+MEMSET_2D(cuMemsetD2D16_v2_ptds, unsigned short, 2, true)
+MEMSET_2D(cuMemsetD2D32_v2, unsigned int, 4, false)
+MEMSET_2D(cuMemsetD2D32_v2_ptds, unsigned int, 4, true)
+MEMSET_2D_ASYNC(cuMemsetD2D8Async, unsigned char, 1, false)
+MEMSET_2D_ASYNC(cuMemsetD2D8Async_ptsz, unsigned char, 1, true)
+MEMSET_2D_ASYNC(cuMemsetD2D16Async, unsigned short, 2, false)
+MEMSET_2D_ASYNC(cuMemsetD2D16Async_ptsz, unsigned short, 2, true)
+MEMSET_2D_ASYNC(cuMemsetD2D32Async, unsigned int, 4, false)
+MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4, true)
+
+/* ---- pointer attributes, answered from the shim's allocation table ---- */
+
+static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p)
+{
+	CUdeviceptr base;
+	size_t size;
+	struct vgpu_ctx *ctx;
+
+	if (!data)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!vgpu_alloc_find(p, &base, &size, &ctx)) {
+		/* Not device memory the shim knows: what the driver says of unregistered host memory. */
+		if (attr == CU_POINTER_ATTRIBUTE_MEMORY_TYPE || attr == CU_POINTER_ATTRIBUTE_CONTEXT)
+			return CUDA_ERROR_INVALID_VALUE;
+		if (attr == CU_POINTER_ATTRIBUTE_IS_MANAGED || attr == CU_POINTER_ATTRIBUTE_MAPPED) {
+			*(bool *)data = false;
+			return CUDA_SUCCESS;
+		}
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = (CUcontext)ctx;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned int *)data = CU_MEMORYTYPE_DEVICE;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+		*(CUdeviceptr *)data = p;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+		return CUDA_ERROR_INVALID_VALUE;
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+		*(bool *)data = attr == CU_POINTER_ATTRIBUTE_MAPPED;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = ctx->dev;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+		*(CUdeviceptr *)data = base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+		*(size_t *)data = size;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+		*(unsigned long long *)data = base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+		*(bool *)data = false;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+		*(bool *)data = false;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+		*(unsigned long long *)data = 0;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+		*(CUmemoryPool *)data = NULL;
+		return CUDA_SUCCESS;
+	default:
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+}
+
+CUresult CUDAAPI cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
+{
+	CUresult r = vgpu_ready();
+
+	return r ? r : pointer_attr(data, attribute, ptr);
+}
+
+/* Bytes a value of @attr takes, to zero what cannot be answered. */
+static size_t attr_size(CUpointer_attribute attr)
+{
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+		return sizeof(bool);
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+	case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+		return sizeof(int);
+	default:
+		return sizeof(uint64_t);
+	}
+}
+
+CUresult CUDAAPI cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void **data,
+					CUdeviceptr ptr)
+{
+	CUresult r = vgpu_ready();
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!attrs || !data)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* The plural form leaves unknowable values zeroed instead of failing. */
+	for (unsigned int i = 0; i < n; i++) {
+		if (!data[i] || pointer_attr(data[i], attrs[i], ptr) == CUDA_SUCCESS)
+			continue;
+		memset(data[i], 0, attr_size(attrs[i]));
+		if (attrs[i] == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL)
+			*(int *)data[i] = -2;	/* no device: host memory */
+	}
+	return CUDA_SUCCESS;
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+/* A session's rings, answers, bulk retirement and end. */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "vgpu/regs.h"
+
+/* A guest that leaves its completion ring full this long is broken. */
+#define CQ_FULL_TIMEOUT_NS	(10ull * 1000 * 1000 * 1000)
+#define STAGED_IMAGE_LIMIT	(2ull << 30)
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+int vgpu_session_init(struct vgpu_session *s, const struct vgpu_worker_channel *ch)
+{
+	const struct vgpu_layout *l = &ch->layout;
+	uint8_t *base = vgpu_channel_base(ch->bar1, l, ch->channel);
+	char dir[512];
+
+	memset(s, 0, sizeof(*s));
+	s->ch = ch;
+	s->ctrl = vgpu_channel_ctrl(ch->bar1, l, ch->channel);
+	s->sq = (struct vgpu_sq_consumer){ base + l->sq_offset, l->sq_size, 0, s->ctrl };
+	s->cq = (struct vgpu_cq_producer){ (struct vgpu_completion *)(base + l->cq_offset),
+					   l->cq_entries, 0, s->ctrl };
+	s->bulk = base + l->bulk_offset;
+	s->bulk_size = l->bulk_size;
+	/* The largest record the guest may submit is a quarter of the ring. */
+	s->cmd_buf_size = (uint32_t)(l->sq_size / 4);
+	s->cmd_buf = aligned_alloc(64, s->cmd_buf_size);
+	if (!s->cmd_buf)
+		return -1;
+	vgpu_idmap_init(&s->handles, VGPU_MAX_HANDLES);
+	vgpu_idmap_init(&s->allocs, VGPU_MAX_ALLOCS);
+	vgpu_module_cache_default_dir(dir, sizeof(dir));
+	vgpu_module_cache_init(&s->cache, dir, STAGED_IMAGE_LIMIT);
+
+	/* The executor's published indices start where this session starts. */
+	s->sq.head = __atomic_load_n(&s->ctrl->sq_head, __ATOMIC_ACQUIRE);
+	s->cq.tail = __atomic_load_n(&s->ctrl->cq_head, __ATOMIC_ACQUIRE);
+	vgpu_store32(&s->ctrl->sq_need_doorbell, 0);
+	__atomic_store_n(&s->ctrl->session_id, ch->session_id, __ATOMIC_RELAXED);
+	vgpu_store32(&s->ctrl->exec_error, 0);
+	vgpu_store32(&s->ctrl->exec_state, VGPU_EXEC_SERVING);
+	return 0;
+}
+
+static void raise_irq(struct vgpu_session *s)
+{
+	uint64_t one = 1;
+
+	if (s->ch->bar0_irq_status)
+		__atomic_fetch_or(s->ch->bar0_irq_status, VGPU_IRQ_COMPLETION, __ATOMIC_RELEASE);
+	if (write(s->ch->irq_fd, &one, sizeof(one)) < 0)
+		perror("vgpu-executor: interrupt");
+}
+
+void vgpu_session_reply(struct vgpu_session *s, uint64_t tag, uint32_t status, const void *data,
+			uint32_t len)
+{
+	uint64_t start = 0;
+
+	while (!vgpu_cq_space(&s->cq)) {
+		/* The guest consumes as it waits; make sure it is awake, then give it time. */
+		if (!start) {
+			start = now_ns();
+			raise_irq(s);
+		} else if (now_ns() - start > CQ_FULL_TIMEOUT_NS) {
+			fprintf(stderr, "vgpu-executor: session %lu: completion ring stays full\n",
+				(unsigned long)s->ch->session_id);
+			s->closing = true;
+			return;
+		}
+		sched_yield();
+	}
+	if (vgpu_cq_post(&s->cq, tag, status, data, len))
+		raise_irq(s);
+}
+
+void vgpu_session_retire(struct vgpu_session *s, bool wait)
+{
+	uint64_t done = 0;
+
+	while (s->retire_head != s->retire_tail) {
+		struct vgpu_retire *r = &s->retire[s->retire_head % VGPU_RETIRE_SLOTS];
+
+		if (r->done) {
+			CUresult q = wait ? s->drv.EventSynchronize(r->done) : s->drv.EventQuery(r->done);
+
+			if (q == CUDA_ERROR_NOT_READY)
+				break;
+			/* Any other answer: the copy is over (an error is the stream's to report). */
+			s->drv.EventDestroy(r->done);
+			r->done = NULL;
+			wait = false;
+		}
+		done = r->seq;
+		s->retire_head++;
+	}
+	if (done)
+		vgpu_store_release(&s->ctrl->bulk_retired, done);
+}
+
+void vgpu_session_teardown(struct vgpu_session *s)
+{
+	/* Leave nothing in flight that reads BAR1 after this process is gone. */
+	if (s->driver_ready) {
+		while (s->retire_head != s->retire_tail)
+			vgpu_session_retire(s, true);
+		if (s->bulk_registered)
+			s->drv.MemHostUnregister(s->bulk);
+	}
+	vgpu_idmap_destroy(&s->handles);
+	vgpu_idmap_destroy(&s->allocs);
+	vgpu_module_cache_destroy(&s->cache);
+	free(s->cmd_buf);
+	s->cmd_buf = NULL;
+}
