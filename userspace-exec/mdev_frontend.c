@@ -225,8 +225,28 @@ fail:
 	return -1;
 }
 
+struct fe_child {
+	struct fe *fe;
+	uint32_t keep;
+};
+
+/* In the worker, before it serves: drop every other guest's BAR1. */
+static void fe_in_child(void *arg)
+{
+	const struct fe_child *ch = arg;
+	uint32_t i;
+
+	for (i = 0; i < FE_MAX_INSTANCES; i++) {
+		struct fe_inst *in = &ch->fe->inst[i];
+
+		if (i != ch->keep && in->bar1)
+			munmap(in->bar1, in->info.bar1_size);
+	}
+}
+
 static void fe_start_worker(struct fe *fe, struct fe_inst *in, uint32_t c)
 {
+	struct fe_child child = { .fe = fe, .keep = in->id };
 	struct vgpu_worker_channel wc = {
 		.bar1 = in->bar1,
 		.layout = in->layout,
@@ -242,7 +262,7 @@ static void fe_start_worker(struct fe *fe, struct fe_inst *in, uint32_t c)
 
 	if (!in->serving || c >= in->layout.channel_count || in->ch[c].pid > 0)
 		return;
-	pid = vgpu_worker_spawn(&wc);
+	pid = vgpu_worker_spawn(&wc, fe_in_child, &child);
 	if (pid < 0) {
 		fe_warn("worker", in->id);
 		return;

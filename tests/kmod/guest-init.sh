@@ -88,7 +88,14 @@ mdevctl list 2>&1 | sed 's/^/VGPU-TEST: # /'
 mdevctl types 2>&1 | head -n 8 | sed 's/^/VGPU-TEST: # /'
 
 phase "executor frontend"
-if [ -f /test/libcuda.so.1 ]; then export VGPU_LIBCUDA=/test/libcuda.so.1; fi
+if [ -f /test/libcuda.so.1 ]; then
+	export VGPU_LIBCUDA=/test/libcuda.so.1
+	echo "VGPU-TEST: # workers load the fake CUDA driver (tests/fakecuda)"
+else
+	# The real worker without any driver: HELLO gets CUDA_ERROR_NO_DEVICE.
+	export VGPU_EXPECT_HELLO_STATUS=100
+	echo "VGPU-TEST: # no fake CUDA driver in this tree: HELLO must answer CUDA_ERROR_NO_DEVICE"
+fi
 vgpu-mdev-frontend -v /dev/vgpu-stub >/tmp/fe.log 2>&1 &
 FE=$!
 sleep 1

@@ -336,10 +336,29 @@ static bool read_layout(struct dev *d)
 	return memcmp(&h, d->bar1, sizeof(h)) == 0;
 }
 
+/*
+ * The HELLO status the executor must answer: 0 with a CUDA driver (the
+ * fake one in the VM), or what VGPU_EXPECT_HELLO_STATUS says (the real
+ * worker answers CUDA_ERROR_NO_DEVICE, 100, when there is no driver).
+ */
+static uint32_t expected_hello_status(void)
+{
+	const char *e = getenv("VGPU_EXPECT_HELLO_STATUS");
+
+	return e ? (uint32_t)strtoul(e, NULL, 0) : 0;
+}
+
 static bool check_reply(const struct vgpu_completion *c, uint64_t tag, const char *how)
 {
+	uint32_t want = expected_hello_status();
 	struct vgpu_hello_reply r;
 
+	if (want) {
+		CHECK(c->tag == tag && c->status == want,
+		      "HELLO %s answered: tag %#" PRIx64 " status %u (expected %u: no driver)", how,
+		      c->tag, c->status, want);
+		return c->tag == tag && c->status == want;
+	}
 	memcpy(&r, c->data, sizeof(r));
 	CHECK(c->tag == tag && c->status == 0 && c->len >= sizeof(r) &&
 	      r.major == VGPU_PROTOCOL_MAJOR,
