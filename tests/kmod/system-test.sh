@@ -53,10 +53,15 @@ if [ "$WHICH" = 6.1 ]; then
 else
 	phase "newest kernel packages"
 	mkdir -p "$SID_LIST/lists/partial"
-	cat >"$SID_LIST/sources.list" <<-EOF
-	deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
-	deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian experimental main
-	EOF
+	# The same archive this machine's own sources use, other suites.
+	MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		 grep -v -e security -e '^$' | head -n 1)
+	[ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++)
+		if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null)
+	[ -n "$MIRROR" ] || skip "cannot tell which Debian archive this machine uses"
+	KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+	{ echo "deb [signed-by=$KEYRING] $MIRROR sid main"
+	  echo "deb [signed-by=$KEYRING] $MIRROR experimental main"; } >"$SID_LIST/sources.list"
 	if [ ! -f "$SID_LIST/.updated" ] || [ -n "$(find "$SID_LIST/.updated" -mmin +720)" ]; then
 		apt_other update -qq >/dev/null 2>&1 || skip "apt-get update for sid/experimental failed"
 		touch "$SID_LIST/.updated"
