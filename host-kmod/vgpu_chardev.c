@@ -15,11 +15,12 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/poll.h>
-#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
 
 #include "vgpu_stub.h"
+
+static struct vgpu_evq vgpu_evq_store;	/* 32 KiB, one per module */
 
 static struct {
 	struct mutex lock;	/* open/close of the control fd */
@@ -33,6 +34,7 @@ static struct {
 	.lock = __MUTEX_INITIALIZER(vc.lock),
 	.evq_lock = __SPIN_LOCK_UNLOCKED(vc.evq_lock),
 	.wait = __WAIT_QUEUE_HEAD_INITIALIZER(vc.wait),
+	.evq = &vgpu_evq_store,
 };
 
 void vgpu_post(u32 type, u32 instance, u64 data)
@@ -393,22 +395,11 @@ static struct miscdevice vgpu_misc = {
 
 int vgpu_chardev_init(void)
 {
-	int ret;
-
-	vc.evq = kvzalloc(sizeof(*vc.evq), GFP_KERNEL);
-	if (!vc.evq)
-		return -ENOMEM;
-	ret = misc_register(&vgpu_misc);
-	if (ret) {
-		kvfree(vc.evq);
-		vc.evq = NULL;
-	}
-	return ret;
+	vgpu_evq_init(vc.evq);
+	return misc_register(&vgpu_misc);
 }
 
 void vgpu_chardev_exit(void)
 {
 	misc_deregister(&vgpu_misc);
-	kvfree(vc.evq);
-	vc.evq = NULL;
 }

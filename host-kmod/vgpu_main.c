@@ -942,6 +942,10 @@ static int __init vgpu_init(void)
 	unsigned int i;
 	int ret;
 
+	if (!fb_total_mib) {
+		pr_err("fb_total_mib must be at least 1\n");
+		return -EINVAL;
+	}
 	for (i = 0; i < ARRAY_SIZE(vgpu_types); i++)
 		if (!vgpu_bar1_size_valid(vgpu_types[i].bar1_size))
 			return -EINVAL;

@@ -144,6 +144,11 @@ check "create on the PCI parent" sh -c "echo $U3 > $PT4/create"
 [ -e /sys/bus/pci/devices/$PCI/$U3 ] && ok "instance under the PCI device" || bad "instance under the PCI device"
 check "remove it" sh -c "echo 1 > /sys/bus/mdev/devices/$U3/remove"
 check "rmmod vgpu_stub" rmmod vgpu_stub
+if insmod /lib/modules/vgpu_stub.ko fb_total_mib=0 2>/dev/null; then
+	bad "fb_total_mib=0 is refused"; rmmod vgpu_stub
+else
+	ok "fb_total_mib=0 is refused"
+fi
 if insmod /lib/modules/vgpu_stub.ko parent_pci=0000:7f:1f.7 2>/dev/null; then
 	bad "a missing PCI parent is refused"; rmmod vgpu_stub
 else

@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/io_uring.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <poll.h>
@@ -33,6 +34,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +88,27 @@ struct dev {
 };
 
 /* ---- small helpers ---- */
+
+/*
+ * Pin @len bytes at @p the way a driver pins host memory for DMA
+ * (pin_user_pages with FOLL_LONGTERM, as cuMemHostRegister does): register
+ * them as an io_uring fixed buffer.  0, or -errno.
+ */
+static int longterm_pin(void *p, size_t len)
+{
+	struct io_uring_params prm;
+	struct iovec iov = { .iov_base = p, .iov_len = len };
+	int fd, r, e;
+
+	memset(&prm, 0, sizeof(prm));
+	fd = (int)syscall(__NR_io_uring_setup, 1, &prm);
+	if (fd < 0)
+		return -errno;
+	r = (int)syscall(__NR_io_uring_register, fd, IORING_REGISTER_BUFFERS, &iov, 1);
+	e = errno;
+	close(fd);
+	return r < 0 ? -e : 0;
+}
 
 static uint32_t cfg_read32(struct dev *d, uint32_t off)
 {
@@ -809,8 +833,13 @@ static int mode_chardev(const char *uuid)
 	CHECK_ERR(p == MAP_FAILED ? -1 : 0, EINVAL, "private mmap");
 	p = mmap(NULL, info.bar1_size, PROT_READ | PROT_WRITE, MAP_SHARED, ifd, 0);
 	CHECK(p != MAP_FAILED, "BAR1 maps");
-	if (p != MAP_FAILED)
+	if (p != MAP_FAILED) {
+		int r = longterm_pin(p, 1 << 20);
+
+		printf("# long-term pin (io_uring fixed buffer) of the executor's BAR1 mapping: %s\n",
+		       r ? strerror(-r) : "ok");
 		munmap(p, info.bar1_size);
+	}
 	close(efd);
 	close(ifd);
 	close(ctl);
