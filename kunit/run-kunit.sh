@@ -28,7 +28,7 @@ phase "link driver into tree"
 D=$SRC/drivers/vgpu_stub
 mkdir -p "$D"
 for f in "$REPO"/host-kmod/*.c "$REPO"/host-kmod/*.h "$REPO"/host-kmod/compat.mk \
-	 "$REPO"/kunit/*.c; do
+	 "$REPO"/kunit/*.c "$REPO"/kunit/*.h; do
 	case $f in *.mod.c) continue ;; esac
 	ln -sfn "$f" "$D/$(basename "$f")"
 done

@@ -108,6 +108,19 @@ crc=$?
 sed 's/^/VGPU-TEST: /' /tmp/client.log
 [ $crc = 0 ] && ok "vfio_client qemu" || bad "vfio_client qemu (exit $crc)"
 
+if [ -x /usr/bin/qemu-system-x86_64 ]; then
+	phase "nested: QEMU 7.2 gives $U1 to a guest"
+	timeout 400 qemu-system-x86_64 -machine pc -cpu max -m 256 -smp 1 -nodefaults \
+		-no-user-config -display none -vga none -monitor none -serial stdio -no-reboot \
+		-kernel /test/l2-vmlinuz -initrd /test/l2-initrd.gz \
+		-append "console=ttyS0 panic=-1 loglevel=3 rdinit=/init" \
+		-device vfio-pci,sysfsdev=$D1 >/tmp/l2.log 2>&1
+	qrc=$?
+	grep -E "^L2:|qemu|vfio" /tmp/l2.log | sed 's/^/VGPU-TEST: # /'
+	grep -q "^L2: PASS" /tmp/l2.log && ok "nested guest: uio_pci_generic binds, HELLO answered through INTx" ||
+		{ bad "nested guest (qemu exit $qrc)"; tail -n 30 /tmp/l2.log | sed 's/^/VGPU-TEST: # /'; }
+fi
+
 phase "remove while open and served"
 rm -f /tmp/held
 vfio_client hold $D2 /tmp/held >/tmp/hold.log 2>&1 &

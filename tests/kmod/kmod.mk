@@ -13,5 +13,10 @@ $(B)/kmod/vgpu-mdev-frontend: tests/kmod/frontend_main.c $(B)/libvgpu-exec.a $(B
 	$(CC) $(KMOD_TEST_CFLAGS) -o $@ tests/kmod/frontend_main.c \
 		$(B)/libvgpu-exec.a $(B)/libvgpu-common.a -lpthread -ldl
 
-kmod-test-progs: $(B)/kmod/vfio_client $(B)/kmod/vgpu-mdev-frontend
+# Runs in the nested guest, which has no libraries: static.
+$(B)/kmod/l2_guest: tests/kmod/l2_guest.c $(B)/libvgpu-common.a $(wildcard include/vgpu/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(KMOD_TEST_CFLAGS) -static -o $@ $< $(B)/libvgpu-common.a
+
+kmod-test-progs: $(B)/kmod/vfio_client $(B)/kmod/vgpu-mdev-frontend $(B)/kmod/l2_guest
 .PHONY: kmod-test-progs

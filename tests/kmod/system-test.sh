@@ -7,13 +7,17 @@
 #   system-test.sh 6.1       Debian 12's kernel and headers
 #   system-test.sh newest    the newest Debian kernel (experimental, else sid),
 #                            the module built against its source tree
+#   system-test.sh 6.1 nested  also run QEMU inside the VM: a nested guest gets
+#                            the instance through -device vfio-pci,sysfsdev=,
+#                            binds it to uio_pci_generic and sends HELLO
 #
 # Everything downloaded or built is cached under .ci-cache/.  Exits 0 pass,
 # 77 skip (why on the last line), anything else fail.
 set -u
 . "$(dirname "$0")/lib.sh"
-WHICH=${1:?usage: system-test.sh 6.1|newest}
-W=$CACHE/systest-$WHICH
+WHICH=${1:?usage: system-test.sh 6.1|newest [nested]}
+NESTED=${2:-}
+W=$CACHE/systest-$WHICH${NESTED:+-nested}
 mkdir -p "$W"
 
 # ---- packages and the kernel ----
@@ -202,6 +206,29 @@ add_mod() {
 for m in vfio vfio_iommu_type1 mdev; do add_mod "$m"; done
 [ -n "$(modfile vfio_virqfd)" ] && add_mod vfio_virqfd
 printf '%s\n' "${ORDER[@]}" >"$R/modules.order"
+if [ -n "$NESTED" ]; then
+	# QEMU itself, its TCG module and firmware; the L2 kernel and initramfs.
+	copy_prog /usr/bin/qemu-system-x86_64 usr/bin/qemu-system-x86_64
+	for f in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so /usr/share/seabios/bios-256k.bin \
+		 /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
+		[ -e "$f" ] || die "nested: $f missing"
+		mkdir -p "$R$(dirname "$f")"
+		case $f in *.so) copy_prog "$f" "${f#/}" ;; *) cp -L "$f" "$R$f" ;; esac
+	done
+	L2=$W/l2root
+	rm -rf "$L2" && mkdir -p "$L2"/{bin,lib/modules,proc,sys,dev}
+	cp /bin/busybox "$L2/bin/busybox"
+	for a in sh mount insmod poweroff cut echo cat uname; do ln -s busybox "$L2/bin/$a"; done
+	cp "$REPO/build/kmod/l2_guest" "$L2/l2_guest"
+	cp "$REPO/tests/kmod/l2-init.sh" "$L2/init"
+	for m in uio uio_pci_generic; do
+		f=$(modfile $m)
+		[ -n "$f" ] || die "nested: module $m missing"
+		case $f in *.xz) xz -dc "$f" >"$L2/lib/modules/$m.ko" ;; *) cp "$f" "$L2/lib/modules/$m.ko" ;; esac
+	done
+	(cd "$L2" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$R/test/l2-initrd.gz"
+	cp "$VMLINUZ" "$R/test/l2-vmlinuz"
+fi
 echo "modules: ${ORDER[*]} vgpu_stub"
 cp "$KB/host-kmod/vgpu_stub.ko" "$R/lib/modules/"
 (cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$W/initrd.gz"
@@ -210,12 +237,14 @@ du -h "$W/initrd.gz" | cut -f1
 # ---- boot ----
 phase "boot and run in QEMU (TCG)"
 LOG=$W/console.log
-timeout 900 qemu-system-x86_64 -machine pc -cpu max -m 1024 -smp 1 -nographic -no-reboot \
+MEM=1024
+[ -n "$NESTED" ] && MEM=1536
+timeout 900 qemu-system-x86_64 -machine pc -cpu max -m $MEM -smp 1 -nographic -no-reboot \
 	-kernel "$VMLINUZ" -initrd "$W/initrd.gz" \
 	-append "console=ttyS0 panic=-1 loglevel=5 rdinit=/init" \
 	>"$LOG" 2>&1
 qrc=$?
-grep -E "VGPU-TEST|^ok|^not ok|^#|vgpu-mdev:|vgpu_stub|WARNING|BUG|Oops|Call Trace|phase" "$LOG" |
+grep -E "VGPU-TEST|^ok|^not ok|^#|vgpu-mdev:|vgpu_stub|WARNING|BUG|Oops|Call Trace|phase|L2:" "$LOG" |
 	grep -v "^# *$" | tail -n 300
 total_time
 [ $qrc -eq 124 ] && die "QEMU timed out (log: $LOG)"
