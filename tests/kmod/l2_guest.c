@@ -54,6 +54,23 @@ static void write_str(const char *path, const char *s)
 	close(fd);
 }
 
+/* Clear COMMAND.INTX_DISABLE (PCI 2.3) through the config file. */
+static void intx_enable(const char *dev)
+{
+	char path[400];
+	uint16_t cmd;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/config", dev);
+	fd = open(path, O_RDWR);
+	if (fd < 0 || pread(fd, &cmd, 2, 4) != 2)
+		fail("config read");
+	cmd &= (uint16_t)~0x400;
+	if (pwrite(fd, &cmd, 2, 4) != 2)
+		fail("config write");
+	close(fd);
+}
+
 static uint32_t rd(volatile uint32_t *bar0, uint32_t off)
 {
 	return bar0[off / 4];
@@ -145,9 +162,14 @@ int main(void)
 	struct vgpu_cmd_hdr *h;
 	struct pollfd pf = { .fd = uio, .events = POLLIN };
 
-	/* Interrupts on: uio clears COMMAND.INTX_DISABLE through config space. */
-	if (write(uio, &one, sizeof(one)) != sizeof(one))
+	/*
+	 * Interrupts on.  uio_pci_generic has no irqcontrol (write() to
+	 * /dev/uioN is ENOSYS): its handler masks with COMMAND.INTX_DISABLE
+	 * and userspace unmasks through config space.
+	 */
+	if (write(uio, &one, sizeof(one)) != sizeof(one) && errno != ENOSYS)
 		fail("uio irq enable");
+	intx_enable(dev);
 	vgpu_store32(&ctrl->cq_need_irq, 1);
 	vgpu_full_fence();
 	h = vgpu_sq_reserve(&p, vgpu_rec_size(sizeof(a)), &pos);
@@ -167,6 +189,7 @@ int main(void)
 	printf("L2: interrupt arrived through uio_pci_generic (IRQ_STATUS %#x)\n",
 	       rd(bar0, VGPU_REG_IRQ_STATUS));
 	bar0[VGPU_REG_IRQ_ACK / 4] = VGPU_IRQ_ALL;
+	intx_enable(dev);
 	for (int i = 0; i < 100 && !vgpu_cq_pop(&cq, &c); i++)
 		usleep(10000);
 	if (c.seal != 1 || c.tag != 0x4c32) {
