@@ -243,7 +243,8 @@ static ssize_t vgpu_bar0_rw(struct vgpu_inst *inst, char __user *ubuf,
 			    size_t count, u64 off, bool write)
 {
 	enum vgpu_reg_action act;
-	u32 val = 0, arg = 0;
+	__le32 val = 0;
+	u32 arg = 0;
 
 	if (write) {
 		/* Other widths are ignored, as on the real thing. */
