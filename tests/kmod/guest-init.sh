@@ -121,6 +121,21 @@ if [ -x /usr/bin/qemu-system-x86_64 ]; then
 		{ bad "nested guest (qemu exit $qrc)"; tail -n 30 /tmp/l2.log | sed 's/^/VGPU-TEST: # /'; }
 fi
 
+phase "the executor dies while serving; another takes over"
+rm -f /tmp/served
+vfio_client restart $D2 /tmp/served >/tmp/restart.log 2>&1 &
+RS=$!
+i=0; while [ ! -e /tmp/served ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -9 $FE
+wait $FE 2>/dev/null
+sleep 1
+[ -z "$(pidof vgpu-mdev-frontend)" ] && ok "its workers died with it" || bad "workers left: $(pidof vgpu-mdev-frontend)"
+vgpu-mdev-frontend -v /dev/vgpu-stub >>/tmp/fe.log 2>&1 &
+FE=$!
+wait $RS; rrc=$?
+sed 's/^/VGPU-TEST: /' /tmp/restart.log
+[ $rrc = 0 ] && ok "served again after an executor restart" || bad "restart (exit $rrc)"
+
 phase "remove while open and served"
 rm -f /tmp/held
 vfio_client hold $D2 /tmp/held >/tmp/hold.log 2>&1 &

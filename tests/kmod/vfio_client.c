@@ -12,6 +12,9 @@
  *   vfio_client hold SYSFSDEV FILE open and map the device, touch FILE, wait
  *                                  for the REQ interrupt of a removal, close,
  *                                  check the mapping outlives the device
+ *   vfio_client restart SYSFSDEV FILE  served, touch FILE; the executor is
+ *                                  killed (READY drops, STATUS_CHANGE) and a new
+ *                                  one serves again
  *   vfio_client chardev UUID       hostile use of /dev/vgpu-stub (no executor)
  *   vfio_client chardev-busy       a second executor is refused
  */
@@ -762,6 +765,40 @@ static int mode_hold(const char *sysfsdev, const char *ready)
 	return failures ? 1 : 0;
 }
 
+/* The executor dies while serving and another takes over. */
+static int mode_restart(const char *sysfsdev, const char *ready)
+{
+	struct dev d;
+	bool irq, rang, dropped = false;
+	int fd;
+
+	qemu_open(&d, sysfsdev, true);
+	guest_enable_msi(&d);
+	CHECK(wait_ready(&d, 10000) && read_layout(&d), "instance is served");
+	CHECK(hello_mmap(&d, 0, 0x6001, d.msi_efd, &irq, &rang), "HELLO before the executor dies");
+	fired(d.msi_efd, 0);
+	fd = open(ready, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	for (int i = 0; i < 200 && !dropped; i++) {
+		dropped = !(bar0_read(&d, VGPU_REG_STATUS) & VGPU_STATUS_EXECUTOR_READY);
+		if (!dropped)
+			usleep(50000);
+	}
+	CHECK(dropped, "EXECUTOR_READY drops when the executor dies");
+	CHECK(bar0_read(&d, VGPU_REG_IRQ_STATUS) & VGPU_IRQ_STATUS_CHANGE,
+	      "IRQ_STATUS.STATUS_CHANGE tells the guest");
+	CHECK(fired(d.msi_efd, 2000), "...with an MSI");
+	bar0_write(&d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+	CHECK(wait_ready(&d, 20000) && read_layout(&d), "a new executor serves it again");
+	CHECK(hello_mmap(&d, 0, 0x6002, d.msi_efd, &irq, &rang) && irq,
+	      "HELLO with the new executor, MSI");
+	munmap(d.bar1, d.bar1_size);
+	close(d.fd);
+	close(d.group);
+	close(d.container);
+	return failures ? 1 : 0;
+}
+
 static int mode_chardev(const char *uuid)
 {
 	char path[128], id[16] = "";
@@ -858,6 +895,8 @@ int main(int argc, char **argv)
 		return mode_qemu(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "hold"))
 		return mode_hold(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "restart"))
+		return mode_restart(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "chardev"))
 		return mode_chardev(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "chardev-busy")) {
