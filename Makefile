@@ -12,6 +12,9 @@ CUDA_HOME ?= /usr/local/cuda
 B := build
 CC ?= gcc
 PYTHON ?= python3
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+# Hopper (H100/H200) SASS, and PTX for anything newer.
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_BASE := -std=c17 -O2 -g $(WARN) -D_GNU_SOURCE -fPIC -Iinclude
@@ -20,7 +23,7 @@ CUDA_INC := -isystem $(CUDA_HOME)/include
 COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o)
 
-.PHONY: all shim executor tools test test-gpu run demo clean
+.PHONY: all shim executor tools test test-gpu run demo bench fuzz clean
 all: shim executor tools
 
 $(B)/obj/common/%.o: common/%.c $(wildcard include/vgpu/*.h common/*.h)
@@ -33,9 +36,13 @@ $(B)/libvgpu-common.a: $(COMMON_OBJS)
 
 include guest-shim/shim.mk
 include userspace-exec/exec.mk
+include tests/fakecuda/fakecuda.mk
 include tests/tests.mk
 include tests/kmod/kmod.mk
 include demo/demo.mk
+include tests/fuzz/fuzz.mk
+include bench/bench.mk
+include tests/cuda/cuda.mk
 
 clean:
 	rm -rf $(B)

@@ -1,7 +1,5 @@
 # The bundled demo, built twice: with the static cudart (nvcc's default)
 # and with the shared one.  Needs nvcc, not a GPU.
-NVCC ?= $(CUDA_HOME)/bin/nvcc
-NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 
 $(B)/demo/vgpu_demo_static: demo/vgpu_demo.cu
 	@mkdir -p $(dir $@)

@@ -28,6 +28,7 @@ struct alloc {
 	CUdeviceptr base;
 	size_t size;
 	struct vgpu_ctx *ctx;
+	bool owned;		/* from cuMemAlloc; otherwise a module's global */
 };
 
 static struct {
@@ -35,6 +36,8 @@ static struct {
 	struct alloc *v;	/* sorted by base */
 	size_t n, cap;
 } allocs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void alloc_remove(CUdeviceptr base);
 
 /* Index of the first allocation with base > p. */
 static size_t upper(CUdeviceptr p)
@@ -50,6 +53,17 @@ static size_t upper(CUdeviceptr p)
 			hi = mid;
 	}
 	return lo;
+}
+
+static bool find_locked(CUdeviceptr p, struct alloc *out)
+{
+	size_t i = upper(p);
+
+	if (i > 0 && p - allocs.v[i - 1].base < allocs.v[i - 1].size) {
+		*out = allocs.v[i - 1];
+		return true;
+	}
+	return false;
 }
 
 bool vgpu_alloc_find(CUdeviceptr p, CUdeviceptr *base, size_t *size, struct vgpu_ctx **ctx)
@@ -72,11 +86,17 @@ bool vgpu_alloc_find(CUdeviceptr p, CUdeviceptr *base, size_t *size, struct vgpu
 	return found;
 }
 
-static bool alloc_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx)
+static bool alloc_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, bool owned)
 {
+	struct alloc old;
 	size_t i;
 
 	pthread_mutex_lock(&allocs.lock);
+	/* A global asked for twice is one range. */
+	if (!owned && find_locked(base, &old) && old.base == base) {
+		pthread_mutex_unlock(&allocs.lock);
+		return true;
+	}
 	if (allocs.n == allocs.cap) {
 		size_t cap = allocs.cap ? allocs.cap * 2 : 64;
 		struct alloc *v = realloc(allocs.v, cap * sizeof(*v));
@@ -90,10 +110,28 @@ static bool alloc_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx)
 	}
 	i = upper(base);
 	memmove(&allocs.v[i + 1], &allocs.v[i], (allocs.n - i) * sizeof(*allocs.v));
-	allocs.v[i] = (struct alloc){ base, size, ctx };
+	allocs.v[i] = (struct alloc){ base, size, ctx, owned };
 	allocs.n++;
 	pthread_mutex_unlock(&allocs.lock);
 	return true;
+}
+
+void vgpu_alloc_note_global(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx)
+{
+	if (size)
+		alloc_add(base, size, ctx, false);
+}
+
+void vgpu_alloc_forget_global(CUdeviceptr base)
+{
+	struct alloc a;
+	bool global;
+
+	pthread_mutex_lock(&allocs.lock);
+	global = find_locked(base, &a) && a.base == base && !a.owned;
+	pthread_mutex_unlock(&allocs.lock);
+	if (global)
+		alloc_remove(base);
 }
 
 static void alloc_remove(CUdeviceptr base)
@@ -125,7 +163,7 @@ CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 	if (r != CUDA_SUCCESS)
 		return r;
 	memcpy(&p, ans.data, sizeof(p));
-	if (!alloc_add(p, bytesize, c)) {
+	if (!alloc_add(p, bytesize, c, true)) {
 		struct vgpu_mem_free_args f = { .dptr = p };
 
 		vgpu_call_sync(VGPU_OP_MEM_FREE, vgpu_ctx_wire(c), &f, sizeof(f), NULL);
@@ -137,18 +175,23 @@ CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 
 CUresult CUDAAPI cuMemFree_v2(CUdeviceptr dptr)
 {
-	struct vgpu_mem_free_args a = { .dptr = dptr };
-	struct vgpu_ctx *c;
+	struct vgpu_mem_free_args args = { .dptr = dptr };
+	struct alloc a;
+	bool mine;
 	CUresult r = vgpu_ready();
 
 	if (r != CUDA_SUCCESS)
 		return r;
 	if (!dptr)
 		return CUDA_SUCCESS;
-	if (!vgpu_alloc_find(dptr, NULL, NULL, &c))
+	pthread_mutex_lock(&allocs.lock);
+	mine = find_locked(dptr, &a) && a.base == dptr && a.owned;
+	pthread_mutex_unlock(&allocs.lock);
+	/* Only the start of an allocation of ours; a module's global is not freeable. */
+	if (!mine)
 		return CUDA_ERROR_INVALID_VALUE;
 	/* Freed in the context it was allocated in, whatever is current. */
-	r = vgpu_call_sync(VGPU_OP_MEM_FREE, vgpu_ctx_wire(c), &a, sizeof(a), NULL);
+	r = vgpu_call_sync(VGPU_OP_MEM_FREE, vgpu_ctx_wire(a.ctx), &args, sizeof(args), NULL);
 	if (r == CUDA_SUCCESS)
 		alloc_remove(dptr);
 	return r;

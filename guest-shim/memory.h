@@ -11,6 +11,10 @@
 /* The device allocation containing @p: base, size and context; false if none. */
 bool vgpu_alloc_find(CUdeviceptr p, CUdeviceptr *base, size_t *size, struct vgpu_ctx **ctx);
 
+/* A module global's range is device memory too (for unified copies and pointer queries). */
+void vgpu_alloc_note_global(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx);
+void vgpu_alloc_forget_global(CUdeviceptr base);
+
 /* Copies between guest memory and the device, in stream order. */
 CUresult vgpu_copy_htod(CUdeviceptr dst, const void *src, size_t n, const struct vgpu_stream_ref *s,
 			bool wait);

@@ -14,6 +14,7 @@
 #include "context.h"
 #include "image.h"
 #include "log.h"
+#include "memory.h"
 #include "module.h"
 #include "shim.h"
 #include "state.h"
@@ -205,6 +206,11 @@ static CUresult unload(void *h, enum vgpu_kind kind)
 	if (r != CUDA_SUCCESS)
 		return r;
 	m->o.kind = VGPU_KIND_DEAD;
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nglobals; i++)
+		vgpu_alloc_forget_global(m->globals[i]);
+	m->nglobals = 0;
+	pthread_mutex_unlock(&m->lock);
 	/* Function objects stay allocated: a program may still hold their handles. */
 	return CUDA_SUCCESS;
 }
@@ -269,40 +275,33 @@ static CUresult get_func(struct vgpu_module *m, const char *name, struct vgpu_fu
 	return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+/* cuModuleGetFunction and cuLibraryGetKernel: @h is a module or library of @kind. */
+static CUresult lookup(void *h, enum vgpu_kind kind, const char *name, void **out)
 {
-	struct vgpu_module *m = vgpu_check(hmod, VGPU_KIND_MODULE);
+	struct vgpu_module *m = vgpu_check(h, kind);
 	struct vgpu_func *f;
 	CUresult r = vgpu_ready();
 
 	if (r != CUDA_SUCCESS)
 		return r;
-	if (!hfunc || !name)
+	if (!out || !name)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!m)
 		return CUDA_ERROR_INVALID_HANDLE;
 	r = get_func(m, name, &f);
 	if (r == CUDA_SUCCESS)
-		*hfunc = (CUfunction)f;
+		*out = f;
 	return r;
+}
+
+CUresult CUDAAPI cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+	return lookup(hmod, VGPU_KIND_MODULE, name, (void **)hfunc);
 }
 
 CUresult CUDAAPI cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
 {
-	struct vgpu_module *m = vgpu_check(library, VGPU_KIND_LIBRARY);
-	struct vgpu_func *f;
-	CUresult r = vgpu_ready();
-
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (!pKernel || !name)
-		return CUDA_ERROR_INVALID_VALUE;
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;
-	r = get_func(m, name, &f);
-	if (r == CUDA_SUCCESS)
-		*pKernel = (CUkernel)f;
-	return r;
+	return lookup(library, VGPU_KIND_LIBRARY, name, (void **)pKernel);
 }
 
 static CUresult get_global(void *h, enum vgpu_kind kind, CUdeviceptr *dptr, size_t *bytes,
@@ -329,6 +328,17 @@ static CUresult get_global(void *h, enum vgpu_kind kind, CUdeviceptr *dptr, size
 	if (r != CUDA_SUCCESS)
 		return r;
 	memcpy(&g, ans.data, sizeof(g));
+	pthread_mutex_lock(&m->lock);
+	{
+		CUdeviceptr *v = realloc(m->globals, (m->nglobals + 1) * sizeof(*v));
+
+		if (v) {
+			m->globals = v;
+			v[m->nglobals++] = g.dptr;
+			vgpu_alloc_note_global(g.dptr, g.size, c);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
 	if (dptr)
 		*dptr = g.dptr;
 	if (bytes)

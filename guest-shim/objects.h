@@ -59,6 +59,8 @@ struct vgpu_module {
 	struct vgpu_ctx *ctx;		/* modules belong to a context; libraries do not */
 	pthread_mutex_t lock;
 	struct vgpu_func *funcs;
+	CUdeviceptr *globals;		/* ranges noted as device memory, forgotten at unload */
+	size_t nglobals;
 };
 
 struct vgpu_func {

@@ -222,32 +222,28 @@ CUresult CUDAAPI cuStreamGetCtx_ptsz(CUstream hStream, CUcontext *pctx)
 	return cuStreamGetCtx(hStream, pctx);
 }
 
-CUresult CUDAAPI cuStreamGetId(CUstream hStream, unsigned long long *streamId)
+static CUresult stream_id(CUstream st, bool pt, unsigned long long *out)
 {
 	struct vgpu_stream_ref ref;
 	struct vgpu_stream *s;
 	CUresult r;
 
-	if (!streamId)
+	if (!out)
 		return CUDA_ERROR_INVALID_VALUE;
-	r = stream_info(hStream, false, &s, &ref);
+	r = stream_info(st, pt, &s, &ref);
 	if (r == CUDA_SUCCESS)
-		*streamId = ref.id;
+		*out = ref.id;
 	return r;
+}
+
+CUresult CUDAAPI cuStreamGetId(CUstream hStream, unsigned long long *streamId)
+{
+	return stream_id(hStream, false, streamId);
 }
 
 CUresult CUDAAPI cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId)
 {
-	struct vgpu_stream_ref ref;
-	struct vgpu_stream *s;
-	CUresult r;
-
-	if (!streamId)
-		return CUDA_ERROR_INVALID_VALUE;
-	r = stream_info(hStream, true, &s, &ref);
-	if (r == CUDA_SUCCESS)
-		*streamId = ref.id;
-	return r;
+	return stream_id(hStream, true, streamId);
 }
 
 /* ---- events ---- */

@@ -201,11 +201,17 @@ static void status(int sock)
 			continue;
 		c = vgpu_channel_ctrl(s->bar1, &s->ch.layout, 0);
 		st = __atomic_load_n(&c->exec_state, __ATOMIC_ACQUIRE);
+		char quota[32];
+
+		if (s->ch.mem_quota)
+			snprintf(quota, sizeof(quota), "%lu MiB", (unsigned long)(s->ch.mem_quota >> 20));
+		else
+			snprintf(quota, sizeof(quota), "the whole device");
 		snprintf(line, sizeof(line),
-			 "session %lu  client pid %d  worker pid %d  %s  up %lds  quota %lu MiB\n",
+			 "session %lu  client pid %d  worker pid %d  %s  up %lds  quota %s\n",
 			 (unsigned long)s->ch.session_id, (int)s->client_pid, (int)s->worker,
 			 s->worker <= 0 ? "ended" : st == VGPU_EXEC_SERVING ? "serving" : "closing",
-			 (long)(time(NULL) - s->started), (unsigned long)(s->ch.mem_quota >> 20));
+			 (long)(time(NULL) - s->started), quota);
 		fputs(line, f);
 		n++;
 	}

@@ -112,15 +112,70 @@ void vgpu_session_retire(struct vgpu_session *s, bool wait)
 		vgpu_store_release(&s->ctrl->bulk_retired, done);
 }
 
+static void free_alloc(struct vgpu_idmap_entry *e, void *arg)
+{
+	struct vgpu_session *s = arg;
+
+	s->drv.MemFree(e->key);
+	vgpu_idmap_remove(&s->allocs, e);
+}
+
+/* Objects that live in a context go first, then the contexts themselves. */
+static void release_in_ctx(struct vgpu_idmap_entry *e, void *arg)
+{
+	struct vgpu_session *s = arg;
+
+	switch (e->type) {
+	case VGPU_OBJ_STREAM:
+		s->drv.StreamDestroy(e->obj);
+		break;
+	case VGPU_OBJ_EVENT:
+		s->drv.EventDestroy(e->obj);
+		break;
+	case VGPU_OBJ_MODULE:
+		s->drv.ModuleUnload(e->obj);
+		break;
+	case VGPU_OBJ_LIBRARY:
+		s->drv.LibraryUnload(e->obj);
+		break;
+	case VGPU_OBJ_CTX:
+		return;
+	}
+	vgpu_idmap_remove(&s->handles, e);
+}
+
+static void release_ctx(struct vgpu_idmap_entry *e, void *arg)
+{
+	struct vgpu_session *s = arg;
+
+	if (e->aux != 1)	/* primary contexts are released by the process's end */
+		s->drv.CtxDestroy(e->obj);
+	vgpu_idmap_remove(&s->handles, e);
+}
+
+void vgpu_session_release_objects(struct vgpu_session *s)
+{
+	if (!s->driver_ready)
+		return;
+	while (s->retire_head != s->retire_tail)
+		vgpu_session_retire(s, true);
+	vgpu_idmap_each(&s->allocs, free_alloc, s);
+	s->mem_used = 0;
+	vgpu_idmap_each(&s->handles, release_in_ctx, s);
+	vgpu_idmap_each(&s->handles, release_ctx, s);
+	if (s->bulk_registered)
+		s->drv.MemHostUnregister(s->bulk);
+	s->bulk_registered = false;
+	s->drv.CtxSetCurrent(NULL);
+	s->current = NULL;
+	s->current_id = 0;
+	s->deferred = CUDA_SUCCESS;
+}
+
 void vgpu_session_teardown(struct vgpu_session *s)
 {
 	/* Leave nothing in flight that reads BAR1 after this process is gone. */
-	if (s->driver_ready) {
-		while (s->retire_head != s->retire_tail)
-			vgpu_session_retire(s, true);
-		if (s->bulk_registered)
-			s->drv.MemHostUnregister(s->bulk);
-	}
+	vgpu_session_release_objects(s);
 	vgpu_idmap_destroy(&s->handles);
 	vgpu_idmap_destroy(&s->allocs);
 	vgpu_module_cache_destroy(&s->cache);

@@ -80,7 +80,10 @@ void vgpu_dispatch(struct vgpu_session *s, const void *rec, uint32_t size);
 /* Publish bulk retirement for every finished copy; with @wait, block for the oldest first. */
 void vgpu_session_retire(struct vgpu_session *s, bool wait);
 
-/* Release every object of the session (at its end). */
+/* Free every device object the session holds; the session stays usable. */
+void vgpu_session_release_objects(struct vgpu_session *s);
+
+/* Release every object of the session and its memory (at its end). */
 void vgpu_session_teardown(struct vgpu_session *s);
 
 /* Set up @s over @ch (rings, tables); the driver is loaded at HELLO. */

@@ -11,6 +11,13 @@
  * in CI (shim -> executor -> test double) and on a GPU (natively, and shim ->
  * executor -> NVIDIA driver).  Prints one line per check and a checksum line
  * that must be identical natively and through vgpu.  Exit 0 iff all passed.
+ *
+ *   e2e_runtime          everything above
+ *   e2e_runtime fault    a kernel that writes to no memory: the error must come
+ *                        back as cudaErrorIllegalAddress and stay (sticky)
+ *   e2e_runtime spin S   launch and synchronise for S seconds, or until a call
+ *                        fails: then print the error and exit 2 (for tests that
+ *                        take the executor away underneath a running program)
  */
 #include <atomic>
 #include <cmath>
@@ -18,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -67,9 +75,50 @@ static void fill_check(size_t n, unsigned int value, cudaStream_t s, uint64_t *s
 	CUDA_OK(cudaFree(d));
 }
 
-int main()
+static int spin(double seconds)
+{
+	unsigned int *d;
+	cudaError_t e;
+	time_t end = time(nullptr) + (time_t)seconds;
+
+	if ((e = cudaMalloc(&d, 4096)) != cudaSuccess) {
+		printf("error %s\n", cudaGetErrorName(e));
+		return 2;
+	}
+	printf("spinning\n");
+	fflush(stdout);
+	while (time(nullptr) < end) {
+		vgpu_test_fill<<<1, 32>>>(d, 1, 1024);
+		if ((e = cudaDeviceSynchronize()) != cudaSuccess) {
+			printf("error %s\n", cudaGetErrorName(e));
+			return 2;
+		}
+	}
+	printf("spun %.0f s\n", seconds);
+	return 0;
+}
+
+static int fault()
+{
+	void *p;
+
+	vgpu_test_fill<<<1, 1>>>((unsigned int *)0x10000, 1, 1);
+	EXPECT(cudaGetLastError() == cudaSuccess, "a launch that will fault is accepted");
+	EXPECT(cudaDeviceSynchronize() == cudaErrorIllegalAddress,
+	       "the fault is reported at the next synchronisation");
+	EXPECT(cudaMalloc(&p, 16) == cudaErrorIllegalAddress, "and stays (sticky)");
+	printf("%s: %d failure(s)\n", failures.load() ? "FAILED" : "PASSED", failures.load());
+	return failures.load() ? 1 : 0;
+}
+
+int main(int argc, char **argv)
 {
 	int count = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "fault"))
+		return fault();
+	if (argc > 2 && !strcmp(argv[1], "spin"))
+		return spin(atof(argv[2]));
 	cudaDeviceProp prop;
 	uint64_t sum = 1469598103934665603ull;
 
@@ -177,6 +226,23 @@ int main()
 		CUDA_OK(cudaFree(dout));
 	}
 
+	/* A module global, written by a kernel, read by symbol and by unified copy. */
+	{
+		unsigned long long g[4] = { 0 }, *gp = nullptr;
+
+		vgpu_test_global_add<<<1, 4>>>(5);
+		CUDA_OK(cudaGetLastError());
+		CUDA_OK(cudaMemcpyFromSymbol(g, vgpu_test_global, sizeof(g)));
+		EXPECT(g[0] == 5 && g[3] == 5, "a module global written by a kernel: %llu %llu",
+		       g[0], g[3]);
+		CUDA_OK(cudaGetSymbolAddress((void **)&gp, vgpu_test_global));
+		memset(g, 0, sizeof(g));
+		CUDA_OK(cudaMemcpy(g, gp, sizeof(g), cudaMemcpyDefault));
+		EXPECT(g[1] == 5, "cudaMemcpyDefault from a module global");
+		EXPECT(cudaFree(gp) != cudaSuccess, "cudaFree of a module global is refused");
+		cudaGetLastError();	/* clear the expected error, as cudart keeps it */
+	}
+
 	/* Streams and events: two streams, a cross-stream wait, timing. */
 	{
 		cudaStream_t s1, s2;
@@ -198,6 +264,7 @@ int main()
 		EXPECT(ms >= 0, "cudaEventElapsedTime %.3f ms >= 0", ms);
 		EXPECT(cudaEventElapsedTime(&ms, e0, done) != cudaSuccess,
 		       "elapsed time with a timing-disabled event is refused");
+		cudaGetLastError();
 		EXPECT(cudaStreamQuery(s2) == cudaSuccess, "cudaStreamQuery on an idle stream");
 		EXPECT(cudaEventQuery(done) == cudaSuccess, "cudaEventQuery of a completed event");
 		int prio = 1;
@@ -218,6 +285,7 @@ int main()
 		vgpu_test_fill<<<1, 4096>>>(d, 1, 16);
 		EXPECT(cudaGetLastError() != cudaSuccess, "a 4096-thread block is refused");
 		EXPECT(cudaFree((void *)0x1234) != cudaSuccess, "cudaFree of a wild pointer fails");
+		cudaGetLastError();
 		CUDA_OK(cudaDeviceSynchronize());
 		CUDA_OK(cudaFree(d));
 	}

@@ -20,7 +20,7 @@ run() {	# name, command...
 	local name=$1 out
 	shift
 	echo "== $name"
-	out=$("$@" 2>&1)
+	out=$(timeout 300 "$@" 2>&1)
 	local rc=$?
 	echo "$out" | sed 's/^/   /'
 	[ $rc -eq 0 ] || { echo "   FAILED (exit $rc)"; status=1; }

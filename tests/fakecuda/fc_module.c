@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fakecuda - a TEST DOUBLE of the NVIDIA driver (not a driver; CI only).
+ *
+ * Modules, libraries, kernels, functions, their attributes and parameter
+ * layouts, and kernel launches.
+ *
+ * A function or kernel exists only if its mangled name is both in the
+ * registry (fc_registry.c: the double's host implementations) and named by
+ * the loaded image, so a wrong module fails with CUDA_ERROR_NOT_FOUND.  A
+ * launch checks its configuration as the driver does, packs the parameters
+ * (kernelParams, or the extra buffer) into the registry's layout and runs
+ * the host implementation for every (block, thread) index, at once.  A
+ * kernel that touches memory that is not live device memory stops, and -
+ * as on a GPU, where the launch itself had already returned - every later
+ * call that needs the context answers CUDA_ERROR_ILLEGAL_ADDRESS, for the
+ * rest of the process.
+ *
+ * As on the real driver (H200): the same name gives the same CUfunction /
+ * CUkernel again; a CUkernel is accepted by cuLaunchKernel but not by
+ * cuFuncGetAttribute/cuFuncSetAttribute/cuFuncGetParamInfo; a function got
+ * from a kernel shares the kernel's attributes; a failed lookup stores NULL.
+ */
+#include "fakecuda.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fc_module *fc_modules;
+struct fc_kernel *fc_kernel_objs;
+struct fc_func *fc_funcs;
+
+static const struct fc_fattrs default_attrs = {
+	.max_dyn_shared = FC_DEFAULT_DYN_SHARED,
+	.carveout = -1,
+};
+
+static struct fc_module *find_module(const void *h, uint32_t magic)
+{
+	for (struct fc_module *m = fc_modules; m; m = m->next)
+		if ((const void *)m == h && m->magic == magic)
+			return m;
+	return NULL;
+}
+
+static struct fc_kernel *find_kernel(const void *h)
+{
+	for (struct fc_kernel *k = fc_kernel_objs; k; k = k->next)
+		if ((const void *)k == h && k->magic == FC_MAGIC_KERNEL)
+			return k;
+	return NULL;
+}
+
+static struct fc_func *find_func(const void *h)
+{
+	for (struct fc_func *f = fc_funcs; f; f = f->next)
+		if ((const void *)f == h && f->magic == FC_MAGIC_FUNC)
+			return f;
+	return NULL;
+}
+
+static int registry_index(const char *name)
+{
+	for (unsigned i = 0; i < fc_kernel_count; i++)
+		if (!strcmp(fc_kernels[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* ------------------------------------------------------------ teardown */
+
+static void free_funcs_where(bool (*match)(const struct fc_func *, const void *), const void *arg)
+{
+	for (struct fc_func **pp = &fc_funcs; *pp;) {
+		struct fc_func *f = *pp;
+		if (match(f, arg)) {
+			*pp = f->next;
+			f->magic = 0;
+			free(f);
+		} else {
+			pp = &f->next;
+		}
+	}
+}
+
+static bool func_of_module(const struct fc_func *f, const void *m) { return f->mod == m; }
+static bool func_of_ctx(const struct fc_func *f, const void *c) { return f->ctx == c; }
+
+/* Unlink and free a module or library with everything that came from it. */
+static void module_free(struct fc_module *m)
+{
+	for (struct fc_module **pp = &fc_modules; *pp; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	free_funcs_where(func_of_module, m);
+	for (struct fc_kernel **pp = &fc_kernel_objs; *pp;) {
+		struct fc_kernel *k = *pp;
+		if (k->lib == m) {
+			*pp = k->next;
+			k->magic = 0;
+			free(k);
+		} else {
+			pp = &k->next;
+		}
+	}
+	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++) {
+		struct fc_alloc *a = m->global_mem[i];
+		if (!a)
+			continue;
+		for (struct fc_alloc **pp = &fc_allocs; *pp; pp = &(*pp)->next) {
+			if (*pp == a) {
+				*pp = a->next;
+				break;
+			}
+		}
+		fc_alloc_free(a);
+	}
+	m->magic = 0;
+	free(m);
+}
+
+void fc_module_free_ctx(struct fc_ctx *c)
+{
+	free_funcs_where(func_of_ctx, c);
+	for (struct fc_module *m = fc_modules, *next; m; m = next) {
+		next = m->next;
+		if (m->magic == FC_MAGIC_MODULE && m->ctx == c)
+			module_free(m);
+	}
+}
+
+/* ------------------------------------------------------------ loading */
+
+static CUresult load(const void *image, struct fc_ctx *ctx, uint32_t magic, struct fc_module **out)
+{
+	struct fc_image_info info;
+	CUresult r = fc_image_inspect(image, &info);
+
+	if (r)
+		return r;
+	struct fc_module *m = calloc(1, sizeof(*m));
+	if (!m)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	m->magic = magic;
+	m->ctx = ctx;
+	m->kernels = info.kernels;
+	m->globals = info.globals;
+	m->ptx_arch = info.ptx_arch;
+	m->bin_arch = info.bin_arch;
+	m->next = fc_modules;
+	fc_modules = m;
+	/* module-scope variables live in device memory, zeroed, from load to unload */
+	for (unsigned i = 0; i < fc_global_count; i++) {
+		if (!(m->globals & (1u << i)))
+			continue;
+		r = fc_alloc_new(fc_globals[i].size, ctx, m, true, &m->global_mem[i]);
+		if (r) {
+			module_free(m);
+			return r;
+		}
+	}
+	*out = m;
+	return CUDA_SUCCESS;
+}
+
+static CUresult module_load_data(CUmodule *module, const void *image)
+{
+	struct fc_ctx *c;
+	struct fc_module *m;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!module || !image)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = fc_current(&c)))
+		return r;
+	if ((r = load(image, c, FC_MAGIC_MODULE, &m)))
+		return r;
+	*module = (CUmodule)m;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image)
+{
+	FC_LOCKED(module_load_data(module, image));
+}
+
+/* JIT options: accepted as hints (nothing is compiled); outputs say so - empty logs, no time. */
+static CUresult jit_options(CUjit_option *opts, void **values, unsigned n)
+{
+	if (n == 0)
+		return CUDA_SUCCESS;
+	if (!opts || !values)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < n; i++)
+		if ((unsigned)opts[i] >= CU_JIT_NUM_OPTIONS)
+			return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < n; i++) {
+		CUjit_option want;
+		switch (opts[i]) {
+		case CU_JIT_WALL_TIME: {
+			float zero = 0;
+			memcpy(&values[i], &zero, sizeof(zero));
+			break;
+		}
+		case CU_JIT_INFO_LOG_BUFFER:
+		case CU_JIT_ERROR_LOG_BUFFER:
+			want = opts[i] == CU_JIT_INFO_LOG_BUFFER ? CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES
+								 : CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES;
+			for (unsigned j = 0; j < n; j++)
+				if (opts[j] == want && (uintptr_t)values[j] > 0 && values[i])
+					*(char *)values[i] = '\0';
+			break;
+		default:
+			break;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (opts[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES ||
+		    opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
+			values[i] = (void *)(uintptr_t)0;
+	return CUDA_SUCCESS;
+}
+
+static CUresult library_load_data(CUlibrary *library, const void *code, CUjit_option *jit_opts,
+				  void **jit_values, unsigned n_jit, CUlibraryOption *lib_opts,
+				  void **lib_values, unsigned n_lib)
+{
+	struct fc_module *m;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!library || !code)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (n_lib && (!lib_opts || !lib_values))
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < n_lib; i++)
+		if ((unsigned)lib_opts[i] >= CU_LIBRARY_NUM_OPTIONS)
+			return CUDA_ERROR_INVALID_VALUE;
+	if (n_jit && (!jit_opts || !jit_values))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (fc_sticky)
+		return fc_sticky;
+	/*
+	 * Libraries belong to no context.  (The real driver, loading lazily,
+	 * accepts any bytes here and fails later; the double checks the image
+	 * now, which is what CUDA_MODULE_LOADING=EAGER does.)
+	 */
+	if ((r = load(code, NULL, FC_MAGIC_LIBRARY, &m)))
+		return r;
+	if ((r = jit_options(jit_opts, jit_values, n_jit))) {
+		module_free(m);
+		return r;
+	}
+	*library = (CUlibrary)m;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
+				     void **jitOptionsValues, unsigned int numJitOptions,
+				     CUlibraryOption *libraryOptions, void **libraryOptionValues,
+				     unsigned int numLibraryOptions)
+{
+	FC_LOCKED(library_load_data(library, code, jitOptions, jitOptionsValues, numJitOptions,
+				    libraryOptions, libraryOptionValues, numLibraryOptions));
+}
+
+static CUresult unload(const void *h, uint32_t magic)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	struct fc_module *m = find_module(h, magic);
+	if (!m)
+		return CUDA_ERROR_INVALID_HANDLE;	/* also a second unload */
+	if (fc_sticky)
+		return fc_sticky;
+	module_free(m);
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuModuleUnload(CUmodule hmod)
+{
+	FC_LOCKED(unload(hmod, FC_MAGIC_MODULE));
+}
+
+FC_EXPORT CUresult cuLibraryUnload(CUlibrary library)
+{
+	FC_LOCKED(unload(library, FC_MAGIC_LIBRARY));
+}
+
+/* ------------------------------------------------------------ lookups */
+
+static CUresult module_get_function(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!hfunc || !name)
+		return CUDA_ERROR_INVALID_VALUE;
+	*hfunc = NULL;
+	struct fc_module *m = find_module(hmod, FC_MAGIC_MODULE);
+	if (!m)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (fc_sticky)
+		return fc_sticky;
+	int i = registry_index(name);
+	if (i < 0 || !(m->kernels & (1ull << i)))
+		return CUDA_ERROR_NOT_FOUND;
+	for (struct fc_func *f = fc_funcs; f; f = f->next) {
+		if (f->mod == m && !f->kernel && f->def == &fc_kernels[i]) {
+			*hfunc = (CUfunction)f;
+			return CUDA_SUCCESS;
+		}
+	}
+	struct fc_func *f = calloc(1, sizeof(*f));
+	if (!f)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	f->magic = FC_MAGIC_FUNC;
+	f->mod = m;
+	f->ctx = m->ctx;
+	f->def = &fc_kernels[i];
+	f->own = default_attrs;
+	f->attrs = &f->own;
+	f->next = fc_funcs;
+	fc_funcs = f;
+	*hfunc = (CUfunction)f;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+	FC_LOCKED(module_get_function(hfunc, hmod, name));
+}
+
+static CUresult library_get_kernel(CUkernel *pkernel, CUlibrary library, const char *name)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!pkernel || !name)
+		return CUDA_ERROR_INVALID_VALUE;
+	*pkernel = NULL;
+	struct fc_module *m = find_module(library, FC_MAGIC_LIBRARY);
+	if (!m)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (fc_sticky)
+		return fc_sticky;
+	int i = registry_index(name);
+	if (i < 0 || !(m->kernels & (1ull << i)))
+		return CUDA_ERROR_NOT_FOUND;
+	for (struct fc_kernel *k = fc_kernel_objs; k; k = k->next) {
+		if (k->lib == m && k->def == &fc_kernels[i]) {
+			*pkernel = (CUkernel)k;
+			return CUDA_SUCCESS;
+		}
+	}
+	struct fc_kernel *k = calloc(1, sizeof(*k));
+	if (!k)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	k->magic = FC_MAGIC_KERNEL;
+	k->lib = m;
+	k->def = &fc_kernels[i];
+	k->attrs = default_attrs;
+	k->next = fc_kernel_objs;
+	fc_kernel_objs = k;
+	*pkernel = (CUkernel)k;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
+{
+	FC_LOCKED(library_get_kernel(pKernel, library, name));
+}
+
+/* The CUfunction of a kernel in the current context (one per kernel and context). */
+static CUresult kernel_get_function(CUfunction *pfunc, CUkernel kernel)
+{
+	struct fc_ctx *c;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!pfunc)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_kernel *k = find_kernel(kernel);
+	if (!k)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if ((r = fc_current(&c)))
+		return r;
+	for (struct fc_func *f = fc_funcs; f; f = f->next) {
+		if (f->kernel == k && f->ctx == c) {
+			*pfunc = (CUfunction)f;
+			return CUDA_SUCCESS;
+		}
+	}
+	struct fc_func *f = calloc(1, sizeof(*f));
+	if (!f)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	f->magic = FC_MAGIC_FUNC;
+	f->mod = k->lib;
+	f->kernel = k;
+	f->ctx = c;
+	f->def = k->def;
+	f->attrs = &k->attrs;
+	f->next = fc_funcs;
+	fc_funcs = f;
+	*pfunc = (CUfunction)f;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
+{
+	FC_LOCKED(kernel_get_function(pFunc, kernel));
+}
+
+/* Optional outputs, as documented; a kernel's name is not a global (INVALID_VALUE, as the driver). */
+static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, const void *h, uint32_t magic,
+			   const char *name)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!name)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_module *m = find_module(h, magic);
+	if (!m)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (fc_sticky)
+		return fc_sticky;
+	int k = registry_index(name);
+	if (k >= 0 && (m->kernels & (1ull << k)))
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < fc_global_count; i++) {
+		if (strcmp(fc_globals[i].name, name) || !m->global_mem[i])
+			continue;
+		if (dptr)
+			*dptr = m->global_mem[i]->base;
+		if (bytes)
+			*bytes = m->global_mem[i]->size;
+		return CUDA_SUCCESS;
+	}
+	return CUDA_ERROR_NOT_FOUND;
+}
+
+FC_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
+{
+	FC_LOCKED(get_global(dptr, bytes, hmod, FC_MAGIC_MODULE, name));
+}
+
+FC_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
+{
+	FC_LOCKED(get_global(dptr, bytes, library, FC_MAGIC_LIBRARY, name));
+}
+
+/* ------------------------------------------------------------ parameters */
+
+static CUresult param_info(const struct fc_kernel_def *def, size_t index, size_t *offset, size_t *size)
+{
+	if (!offset || index >= def->nparams)
+		return CUDA_ERROR_INVALID_VALUE;
+	*offset = def->params[index].offset;
+	if (size)	/* optional */
+		*size = def->params[index].size;
+	return CUDA_SUCCESS;
+}
+
+static CUresult func_get_param_info(CUfunction func, size_t index, size_t *offset, size_t *size)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!func)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *f = find_func(func);
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return param_info(f->def, index, offset, size);
+}
+
+FC_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset,
+				      size_t *paramSize)
+{
+	FC_LOCKED(func_get_param_info(func, paramIndex, paramOffset, paramSize));
+}
+
+static CUresult kernel_get_param_info(CUkernel kernel, size_t index, size_t *offset, size_t *size)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!kernel)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_kernel *k = find_kernel(kernel);
+	if (!k)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return param_info(k->def, index, offset, size);
+}
+
+FC_EXPORT CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset,
+					size_t *paramSize)
+{
+	FC_LOCKED(kernel_get_param_info(kernel, paramIndex, paramOffset, paramSize));
+}
+
+/* ------------------------------------------------------------ attributes */
+
+/* Threads per block the register file allows (1024 for every registry kernel). */
+static int max_threads(const struct fc_kernel_def *def)
+{
+	int regs = def->num_regs < 8 ? 8 : (def->num_regs + 7) / 8 * 8;
+	int t = 65536 / regs / 32 * 32;
+	return t > 1024 ? 1024 : t;
+}
+
+static CUresult attr_get(const struct fc_kernel_def *def, const struct fc_fattrs *a,
+			 const struct fc_module *m, CUfunction_attribute attrib, int *pi)
+{
+	switch (attrib) {
+	case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *pi = max_threads(def); break;
+	case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: *pi = def->shared_bytes; break;
+	case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES: *pi = def->const_bytes; break;
+	case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *pi = def->local_bytes; break;
+	case CU_FUNC_ATTRIBUTE_NUM_REGS: *pi = def->num_regs; break;
+	case CU_FUNC_ATTRIBUTE_PTX_VERSION: *pi = m->ptx_arch; break;
+	case CU_FUNC_ATTRIBUTE_BINARY_VERSION: *pi = m->bin_arch; break;
+	case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA: *pi = 0; break;
+	case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: *pi = a->max_dyn_shared; break;
+	case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: *pi = a->carveout; break;
+	case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET: *pi = 0; break;
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH: *pi = a->cluster[0]; break;
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT: *pi = a->cluster[1]; break;
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH: *pi = a->cluster[2]; break;
+	case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED: *pi = a->non_portable; break;
+	case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: *pi = a->sched_policy; break;
+	default: return CUDA_ERROR_INVALID_VALUE;
+	}
+	return CUDA_SUCCESS;
+}
+
+/* The settable attributes, with the ranges the driver enforced; the rest are read-only. */
+static CUresult attr_set(const struct fc_kernel_def *def, struct fc_fattrs *a,
+			 CUfunction_attribute attrib, int v)
+{
+	switch (attrib) {
+	case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+		if (v < 0 || v > FC_MAX_SHARED_OPTIN - def->shared_bytes)
+			return CUDA_ERROR_INVALID_VALUE;
+		a->max_dyn_shared = v;
+		return CUDA_SUCCESS;
+	case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+		if (v < -1 || v > 100)
+			return CUDA_ERROR_INVALID_VALUE;
+		a->carveout = v;
+		return CUDA_SUCCESS;
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
+		/* none of the registry kernels sets a cluster size at compile time */
+		if (v < 0)
+			return CUDA_ERROR_INVALID_VALUE;
+		a->cluster[attrib - CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH] = v;
+		return CUDA_SUCCESS;
+	case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+		a->non_portable = v;
+		return CUDA_SUCCESS;
+	case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+		if (v < CU_CLUSTER_SCHEDULING_POLICY_DEFAULT || v > CU_CLUSTER_SCHEDULING_POLICY_LOAD_BALANCING)
+			return CUDA_ERROR_INVALID_VALUE;
+		a->sched_policy = v;
+		return CUDA_SUCCESS;
+	default:
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+}
+
+static CUresult func_get_attribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!pi)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *f = find_func(hfunc);
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return attr_get(f->def, f->attrs, f->mod, attrib, pi);
+}
+
+FC_EXPORT CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
+{
+	FC_LOCKED(func_get_attribute(pi, attrib, hfunc));
+}
+
+static CUresult func_set_attribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	struct fc_func *f = find_func(hfunc);
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return attr_set(f->def, f->attrs, attrib, value);
+}
+
+FC_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
+{
+	FC_LOCKED(func_set_attribute(hfunc, attrib, value));
+}
+
+static CUresult kernel_get_attribute(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!pi)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_kernel *k = find_kernel(kernel);
+	if (!k)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if ((r = fc_check_device(dev)))
+		return r;
+	return attr_get(k->def, &k->attrs, k->lib, attrib, pi);
+}
+
+FC_EXPORT CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev)
+{
+	FC_LOCKED(kernel_get_attribute(pi, attrib, kernel, dev));
+}
+
+static CUresult kernel_set_attribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	struct fc_kernel *k = find_kernel(kernel);
+	if (!k)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if ((r = fc_check_device(dev)))
+		return r;
+	return attr_set(k->def, &k->attrs, attrib, val);
+}
+
+FC_EXPORT CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev)
+{
+	FC_LOCKED(kernel_set_attribute(attrib, val, kernel, dev));
+}
+
+/* ------------------------------------------------------------ launch */
+
+struct exec {
+	struct fc_module *mod;
+	struct fc_alloc *last;		/* the allocation the previous access hit */
+	bool faulted;
+	uint64_t fault_addr;
+};
+
+/* May the kernel touch [addr, addr + n)?  Device memory, or registered host memory. */
+static bool accessible(struct exec *x, uint64_t addr, size_t n, bool write)
+{
+	struct fc_alloc *a = x->last;
+
+	if (a && addr >= a->base && addr - a->base <= a->size && n <= a->size - (addr - a->base))
+		return true;
+	if ((a = fc_alloc_find(addr, n))) {
+		x->last = a;
+		return true;
+	}
+	struct fc_hostreg *h = fc_hostreg_find(addr, n);
+	if (h && !(write && (h->flags & CU_MEMHOSTREGISTER_READ_ONLY)))
+		return true;
+	if (!x->faulted) {
+		x->faulted = true;
+		x->fault_addr = addr;
+	}
+	return false;
+}
+
+static bool k_load(void *mem, uint64_t addr, void *dst, size_t n)
+{
+	if (!accessible(mem, addr, n, false))
+		return false;
+	memcpy(dst, (const void *)(uintptr_t)addr, n);
+	return true;
+}
+
+static bool k_store(void *mem, uint64_t addr, const void *src, size_t n)
+{
+	if (!accessible(mem, addr, n, true))
+		return false;
+	memcpy((void *)(uintptr_t)addr, src, n);
+	return true;
+}
+
+static uint64_t k_global(void *mem, unsigned index)
+{
+	struct exec *x = mem;
+	struct fc_alloc *a = index < FC_MAX_GLOBALS ? x->mod->global_mem[index] : NULL;
+	return a ? a->base : 0;	/* 0: the access faults, as a missing symbol would */
+}
+
+/* kernelParams or extra (never both) into the registry's layout. */
+static CUresult pack_params(const struct fc_kernel_def *def, void **kernel_params, void **extra,
+			    uint8_t *buf)
+{
+	if (kernel_params && extra)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (kernel_params) {
+		for (unsigned i = 0; i < def->nparams; i++) {
+			if (!kernel_params[i])
+				return CUDA_ERROR_INVALID_VALUE;
+			memcpy(buf + def->params[i].offset, kernel_params[i], def->params[i].size);
+		}
+		return CUDA_SUCCESS;
+	}
+	if (extra) {
+		const void *ptr = NULL;
+		const size_t *size = NULL;
+		for (void **e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+			if (e[0] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+				ptr = e[1];
+			else if (e[0] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+				size = e[1];
+			else
+				return CUDA_ERROR_INVALID_VALUE;
+		}
+		if (!ptr || !size || *size == 0)
+			return CUDA_ERROR_INVALID_VALUE;
+		/* more than the kernel takes: what the real driver answered */
+		if (*size > def->param_bytes)
+			return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+		/* fewer: the real driver launched with the rest undefined; the double refuses */
+		if (*size < def->param_bytes)
+			return CUDA_ERROR_INVALID_VALUE;
+		memcpy(buf, ptr, def->param_bytes);
+		return CUDA_SUCCESS;
+	}
+	return def->nparams ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3],
+		       unsigned shared, CUstream hstream, void **kernel_params, void **extra)
+{
+	struct fc_ctx *c;
+	struct fc_stream *s;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	struct fc_func *fn = find_func(f);
+	struct fc_kernel *k = fn ? NULL : find_kernel(f);
+	if (!fn && !k)
+		return CUDA_ERROR_INVALID_HANDLE;
+	/* the context is the stream's, or the current one for the NULL stream (cuda.h) */
+	if ((r = fc_stream_ctx(hstream, &s, &c)))
+		return r;
+	const struct fc_kernel_def *def = fn ? fn->def : k->def;
+	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
+	struct fc_module *mod = fn ? fn->mod : k->lib;
+
+	static const uint32_t max_block[3] = { 1024, 1024, 64 };
+	static const uint32_t max_grid[3] = { 2147483647u, 65535, 65535 };
+	for (int i = 0; i < 3; i++)
+		if (grid[i] == 0 || block[i] == 0 || grid[i] > max_grid[i] || block[i] > max_block[i])
+			return CUDA_ERROR_INVALID_VALUE;
+	uint64_t threads = (uint64_t)block[0] * block[1] * block[2];
+	if (threads > (uint64_t)max_threads(def))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (shared > (unsigned)a->max_dyn_shared)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (a->cluster[0] || a->cluster[1] || a->cluster[2]) {
+		unsigned limit = a->non_portable ? 16 : 8;
+		if (a->cluster[0] <= 0 || a->cluster[1] <= 0 || a->cluster[2] <= 0 ||
+		    (uint64_t)a->cluster[0] * a->cluster[1] * a->cluster[2] > limit)
+			return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+		for (int i = 0; i < 3; i++)
+			if (grid[i] % (uint32_t)a->cluster[i])
+				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	}
+	uint8_t *buf = calloc(1, def->param_bytes ? def->param_bytes : 1);
+	if (!buf)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	if ((r = pack_params(def, kernel_params, extra, buf))) {
+		free(buf);
+		return r;
+	}
+	unsigned __int128 total = (unsigned __int128)grid[0] * grid[1] * grid[2] * threads;
+	if (total > fc_max_launch_threads) {
+		fc_log("%s: a launch of %llu threads is over FAKECUDA_MAX_LAUNCH_THREADS=%llu",
+		       def->decl, (unsigned long long)(total > UINT64_MAX ? UINT64_MAX : (uint64_t)total),
+		       (unsigned long long)fc_max_launch_threads);
+		free(buf);
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+
+	struct exec x = { .mod = mod };
+	struct fc_thread t = {
+		.grid = { grid[0], grid[1], grid[2] },
+		.bdim = { block[0], block[1], block[2] },
+		.params = buf,
+		.def = def,
+		.mem = &x,
+		.load = k_load,
+		.store = k_store,
+		.global = k_global,
+	};
+	for (uint32_t bz = 0; bz < grid[2] && !x.faulted; bz++)
+	for (uint32_t by = 0; by < grid[1] && !x.faulted; by++)
+	for (uint32_t bx = 0; bx < grid[0] && !x.faulted; bx++)
+	for (uint32_t tz = 0; tz < block[2] && !x.faulted; tz++)
+	for (uint32_t ty = 0; ty < block[1] && !x.faulted; ty++)
+	for (uint32_t tx = 0; tx < block[0] && !x.faulted; tx++) {
+		t.block[0] = bx, t.block[1] = by, t.block[2] = bz;
+		t.thread[0] = tx, t.thread[1] = ty, t.thread[2] = tz;
+		def->run(&t);
+	}
+	free(buf);
+	if (x.faulted) {
+		/* the launch was accepted; the fault is what later calls report */
+		fc_sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
+		fc_log("%s touched 0x%llx, which is no device memory: CUDA_ERROR_ILLEGAL_ADDRESS "
+		       "from now on", def->decl, (unsigned long long)x.fault_addr);
+	}
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+				  unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+				  unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+				  void **kernelParams, void **extra)
+{
+	const uint32_t grid[3] = { gridDimX, gridDimY, gridDimZ };
+	const uint32_t block[3] = { blockDimX, blockDimY, blockDimZ };
+	FC_LOCKED(launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra));
+}

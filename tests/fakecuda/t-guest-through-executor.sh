@@ -1,0 +1,46 @@
+#!/bin/bash
+# System test without a GPU: an unmodified CUDA runtime program (static and
+# shared cudart) runs through the shim, the local transport and the
+# executor, whose worker loads the driver TEST DOUBLE (build/fakecuda/, not
+# a driver) through $VGPU_LIBCUDA.  Needs nvcc to build the program (skips
+# without) and the builds of `make test` (vgpu, the executor, the shim, the
+# double).
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+NVCC=${NVCC:-${CUDA_HOME:-/usr/local/cuda}/bin/nvcc}
+[ -x "$NVCC" ] || NVCC=$(command -v nvcc) || { echo "nvcc not found: the guest program cannot be built here"; exit 77; }
+for f in "$B/bin/vgpu" "$B/bin/vgpu-executor" "$B/lib/libcuda.so.1" "$B/fakecuda/libcuda.so.1"; do
+	[ -e "$f" ] || { echo "missing $f (make test builds it)"; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/vgpu-fakecuda-e2e.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+for rt in static shared; do
+	"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart $rt -Itests/cuda \
+		-o "$tmp/guest_$rt" tests/cuda/e2e_runtime.cu || { echo "nvcc failed"; exit 1; }
+done
+
+# A private socket, so that the executor started here (with the double) is
+# the one the program talks to.
+export VGPU_LIBCUDA=$PWD/$B/fakecuda/libcuda.so.1
+CUDA_LIB=$(dirname "$(dirname "$NVCC")")/lib64	# libcudart.so.13 for the shared build
+export LD_LIBRARY_PATH=$CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export VGPU_SOCKET=$tmp/vgpu.sock
+status=0
+run() {	# expected-output-line, args...
+	local want=$1 out rc
+	shift
+	out=$(timeout 120 "$B/bin/vgpu" run -- "$@" 2>&1)
+	rc=$?
+	echo "$out" | sed "s|^|   $(basename "$1") ${2:-}: |"
+	if [ $rc -ne 0 ] || ! grep -q "$want" <<<"$out"; then
+		echo "FAILED: $* (exit $rc)"
+		status=1
+	fi
+}
+for rt in static shared; do
+	run "^PASSED" "$tmp/guest_$rt"
+	run "^PASSED" "$tmp/guest_$rt" fault
+done
+exit $status

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The GPU suite.  Runs from a build folder made by `make test-gpu` (or
+# `make all demo bench cuda-tests` on another machine), without building:
+#
+#   tests/gpu/run.sh [BUILD_DIR]
+#
+# 1. the end-to-end runtime test, static and shared cudart: natively, then
+#    through vgpu (shim -> local transport -> executor -> the NVIDIA driver);
+#    every check must pass and the checksums of both runs must be equal;
+# 2. the sticky-fault case through vgpu;
+# 3. cuInit with no executor: an error, and one log line saying why;
+# 4. the demo (make run), natively and through vgpu;
+# 5. the micro-benchmarks, with ratios to native.
+set -u
+cd "$(dirname "$0")/../.."
+B=${1:-build}
+. tests/gpu/gpu-check.sh
+if [ -n "$GPU_MISSING" ]; then
+	echo "the GPU suite needs a GPU host: $GPU_MISSING"
+	echo "skipped: every GPU test (make test runs the rest)"
+	exit 77
+fi
+# libcudart.so.13 for the shared builds.
+[ -d /usr/local/cuda/lib64 ] && export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export VGPU_SOCKET=/tmp/vgpu-gpu-suite.sock
+pass=0 fail=0
+result() {	# name, rc
+	if [ "$2" -eq 0 ]; then pass=$((pass + 1)); echo "PASS  $1"
+	else fail=$((fail + 1)); echo "FAIL  $1"; fi
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/GPU: /'
+
+for rt in static shared; do
+	bin=$B/tests/cuda/e2e_runtime_$rt
+	native=$(timeout 300 "$bin" 2>&1); nrc=$?
+	shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+	echo "$shim" | grep -v '^ok' | sed "s/^/   vgpu $rt: /"
+	[ $nrc -eq 0 ] || echo "$native" | grep -v '^ok' | sed "s/^/   native $rt: /"
+	result "e2e_runtime ($rt cudart) natively" $nrc
+	result "e2e_runtime ($rt cudart) through vgpu" $src
+	nsum=$(echo "$native" | sed -n 's/^checksum //p') ssum=$(echo "$shim" | sed -n 's/^checksum //p')
+	echo "   checksums: native $nsum, vgpu $ssum"
+	[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+	result "e2e_runtime ($rt cudart) results identical to native" $?
+	out=$(timeout 120 "$B/bin/vgpu" run -- "$bin" fault 2>&1); rc=$?
+	[ $rc -eq 0 ] || echo "$out" | sed "s/^/   /"
+	result "sticky illegal-address fault through vgpu ($rt)" $rc
+done
+
+log=$(mktemp)
+out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \
+	"$B/tests/cuda/e2e_runtime_static" 2>&1); rc=$?
+echo "   no executor: exit $rc; log: $(cat "$log")"
+[ $rc -ne 0 ] && [ "$(wc -l <"$log")" -eq 1 ] && grep -q "no executor" "$log"
+result "no executor: cuInit fails and says why in one line" $?
+rm -f "$log"
+
+echo
+tests/gpu/run-demo.sh "$B"
+result "demo natively and through vgpu (static and shared cudart)" $?
+echo
+bench/run.sh "$B"
+result "micro-benchmarks ran" $?
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,6 @@
+# Unit tests of the executor's decoder, in process against the CI test
+# double of the driver.
+TEST_CFLAGS_test_dispatch_hostile := $(CUDA_INC) -Iuserspace-exec \
+	-DFAKECUDA_PATH='"$(abspath $(B)/fakecuda/libcuda.so.1)"'
+TEST_LIBS_test_dispatch_hostile := $(B)/libvgpu-exec.a
+$(B)/tests/test_dispatch_hostile: $(B)/libvgpu-exec.a $(B)/fakecuda/libcuda.so.1

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The executor's answers to hostile records, one by one (the fuzzer only
+ * shows that nothing crashes; this shows each bad input gets its error and
+ * leaves the session usable).  Runs the decoder in process against the CI
+ * test double of the driver (tests/fakecuda, not a driver).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "test.h"
+#include "vgpu/calls.h"
+#include "vgpu/regs.h"
+
+#define BAR1_SIZE	(16u << 20)
+#define CTX		VGPU_FIRST_ID
+
+static struct vgpu_worker_channel chan;
+static struct vgpu_session s;
+static struct vgpu_sq_producer prod;
+static struct vgpu_cq_consumer cons;
+
+/* Submit one record and run it; the answer's status (or the kept error for async calls). */
+static uint32_t call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+		     struct vgpu_completion *ans)
+{
+	struct vgpu_completion e = { 0 };
+	uint32_t size = vgpu_rec_size(len);
+	struct vgpu_cmd_hdr *h;
+	uint64_t pos;
+
+	h = vgpu_sq_reserve(&prod, size, &pos);
+	if (!h)
+		abort();
+	h->size = size;
+	h->opcode = op;
+	h->flags = flags;
+	h->tag = pos + 1;
+	h->ctx = ctx;
+	memcpy(h + 1, args, len);
+	vgpu_sq_commit(&prod, h, pos);
+	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
+		return 0xffffffff;
+	vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
+	if (!(flags & VGPU_CMD_F_REPLY)) {
+		uint32_t kept = s.deferred;
+
+		s.deferred = CUDA_SUCCESS;
+		return kept;
+	}
+	if (!vgpu_cq_pop(&cons, &e) || e.tag != pos + 1)
+		return 0xfffffffe;
+	if (ans)
+		*ans = e;
+	return e.status;
+}
+
+#define SYNC(op, args) call(op, VGPU_CMD_F_REPLY, CTX, &(args), sizeof(args), NULL)
+#define ASYNC(op, args) call(op, 0, CTX, &(args), sizeof(args), NULL)
+
+int main(void)
+{
+	uint8_t *bar1 = aligned_alloc(4096, BAR1_SIZE);
+	struct vgpu_hello_args hello = { VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR, 1 };
+	struct vgpu_primary_ctx_args retain = { .device = 0, .ctx_id = CTX };
+	struct vgpu_completion ans;
+	uint64_t bulk_size, dptr;
+
+	setenv("VGPU_LIBCUDA", FAKECUDA_PATH, 1);
+	setenv("VGPU_CACHE_DIR", "/nonexistent/vgpu-test-no-cache", 1);
+	memset(bar1, 0, BAR1_SIZE);
+	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, 0, &chan.layout) == 0);
+	chan.bar1 = bar1;
+	chan.doorbell_fd = eventfd(0, 0);
+	chan.irq_fd = eventfd(0, EFD_NONBLOCK);
+	chan.mem_quota = 32u << 20;
+	chan.session_id = 7;
+	vgpu_layout_write_header(&chan.layout, 1, chan.mem_quota, (void *)bar1);
+	CHECK(vgpu_session_init(&s, &chan) == 0);
+	prod = (struct vgpu_sq_producer){ s.sq.ring, s.sq.size, s.ctrl };
+	cons = (struct vgpu_cq_consumer){ s.cq.ring, s.cq.entries, 0, s.ctrl };
+	bulk_size = chan.layout.bulk_size;
+
+	/* Before HELLO nothing runs; a wrong major is refused. */
+	struct vgpu_mem_alloc_args alloc = { .size = 4096 };
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC, alloc) == CUDA_ERROR_NOT_INITIALIZED);
+	struct vgpu_hello_args bad_hello = { VGPU_PROTOCOL_MAJOR + 1, 0, 1 };
+	CHECK(call(VGPU_OP_HELLO, VGPU_CMD_F_REPLY, 0, &bad_hello, sizeof(bad_hello), NULL) ==
+	      CUDA_ERROR_NOT_SUPPORTED);
+	CHECK(call(VGPU_OP_HELLO, VGPU_CMD_F_REPLY, 0, &hello, sizeof(hello), &ans) ==
+	      CUDA_SUCCESS);
+	CHECK(call(VGPU_OP_PRIMARY_CTX_RETAIN, VGPU_CMD_F_REPLY, 0, &retain, sizeof(retain),
+		   NULL) == CUDA_SUCCESS);
+
+	/*
+	 * Unknown opcodes, and records too short for their arguments (records
+	 * are whole 32-byte granules, so a short one is caught at that grain).
+	 */
+	CHECK(call(999, VGPU_CMD_F_REPLY, CTX, NULL, 0, NULL) == CUDA_ERROR_NOT_SUPPORTED);
+	struct vgpu_memcpy_htod_args shortcopy = { 0 };
+	CHECK(call(VGPU_OP_MEMCPY_HTOD, VGPU_CMD_F_REPLY, CTX, &shortcopy, 8, NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+
+	/* A context id the session never created. */
+	CHECK(call(VGPU_OP_MEM_ALLOC, VGPU_CMD_F_REPLY, 12345, &alloc, sizeof(alloc), NULL) ==
+	      CUDA_ERROR_INVALID_CONTEXT);
+	/* Context ids outside the 32-bit range the header carries. */
+	struct vgpu_ctx_create_args big_ctx = { .ctx_id = 1ull << 40, .device = 0 };
+	CHECK(SYNC(VGPU_OP_CTX_CREATE, big_ctx) == CUDA_ERROR_INVALID_VALUE);
+
+	/* The memory quota is the executor's, whatever the guest asks. */
+	struct vgpu_mem_alloc_args huge = { .size = 64u << 20 };
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC, huge) == CUDA_ERROR_OUT_OF_MEMORY);
+	CHECK(call(VGPU_OP_MEM_ALLOC, VGPU_CMD_F_REPLY, CTX, &alloc, sizeof(alloc), &ans) ==
+	      CUDA_SUCCESS);
+	memcpy(&dptr, ans.data, sizeof(dptr));
+	/* Freeing what the session did not allocate. */
+	struct vgpu_mem_free_args wild = { .dptr = dptr + 16 };
+	CHECK(SYNC(VGPU_OP_MEM_FREE, wild) == CUDA_ERROR_INVALID_VALUE);
+
+	/* Bulk references outside the bulk area, including ones that overflow. */
+	struct vgpu_memcpy_dtoh_args d2h = { .src = dptr, .stream = 0 };
+	d2h.dst = (struct vgpu_bulk_ref){ bulk_size - 8, 16 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_ERROR_INVALID_VALUE);
+	d2h.dst = (struct vgpu_bulk_ref){ 8, ~0ull - 4 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_ERROR_INVALID_VALUE);
+	d2h.dst = (struct vgpu_bulk_ref){ 0, 64 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_SUCCESS);
+	struct vgpu_memcpy_htod_args h2d = { .dst = dptr, .src = { bulk_size, 1 }, .bulk_seq = 1 };
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HTOD, h2d) == CUDA_ERROR_INVALID_VALUE);
+	/* ...and its bulk is still retired, in order. */
+	vgpu_session_retire(&s, true);
+	CHECK(s.ctrl->bulk_retired == 1);
+	struct vgpu_device_info_args info = { .device = 0, .out = { 0, 100 } };
+	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);	/* too small */
+
+	/* Inline data longer than the record carries. */
+	struct {
+		struct vgpu_memcpy_htod_inline_args a;
+		uint8_t data[8];
+	} inl = { { dptr, 0, 4096 }, { 0 } };
+	CHECK(SYNC(VGPU_OP_MEMCPY_HTOD_INLINE, inl) == CUDA_ERROR_INVALID_VALUE);
+
+	/* Handles: unknown, of the wrong type, reused, reserved. */
+	struct vgpu_stream_args st = { .stream = 4242 };
+	CHECK(SYNC(VGPU_OP_STREAM_SYNCHRONIZE, st) == CUDA_ERROR_INVALID_HANDLE);
+	struct vgpu_event_create_args ev = { .id = 100, .flags = 0 };
+	CHECK(ASYNC(VGPU_OP_EVENT_CREATE, ev) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_EVENT_CREATE, ev) == CUDA_ERROR_INVALID_VALUE);	/* id reused */
+	st.stream = 100;	/* an event's id where a stream is expected */
+	CHECK(SYNC(VGPU_OP_STREAM_SYNCHRONIZE, st) == CUDA_ERROR_INVALID_HANDLE);
+	st.stream = CTX;	/* a context's id */
+	CHECK(SYNC(VGPU_OP_STREAM_SYNCHRONIZE, st) == CUDA_ERROR_INVALID_HANDLE);
+	struct vgpu_stream_create_args sc = { .id = 3 };	/* below VGPU_FIRST_ID */
+	CHECK(ASYNC(VGPU_OP_STREAM_CREATE, sc) == CUDA_ERROR_INVALID_VALUE);
+
+	/* Launch: unknown function, oversized or truncated parameters. */
+	struct {
+		struct vgpu_launch_args a;
+		uint8_t p[16];
+	} launch = { { .func = 5555, .grid = { 1, 1, 1 }, .block = { 1, 1, 1 } }, { 0 } };
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_HANDLE);
+	launch.a.func = 100;	/* an event */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_HANDLE);
+
+	/* Modules: an image nobody uploaded; a name with a NUL inside; a length past the record. */
+	struct vgpu_module_load_args ml = { .id = 200, .size = 64, .kind = VGPU_IMAGE_MODULE };
+	memset(ml.hash, 0x77, sizeof(ml.hash));
+	CHECK(SYNC(VGPU_OP_MODULE_LOAD, ml) == VGPU_STATUS_NEED_IMAGE);
+	ml.kind = 9;
+	CHECK(SYNC(VGPU_OP_MODULE_LOAD, ml) == CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_image_upload_args up = { .total = 16, .offset = 8, .src = { 0, 16 } };
+	CHECK(ASYNC(VGPU_OP_IMAGE_UPLOAD, up) == CUDA_ERROR_INVALID_VALUE);	/* 8 + 16 > 16 */
+	struct {
+		struct vgpu_module_get_args a;
+		char name[8];
+	} gf = { { .module = 200, .new_id = 201, .name_len = 8 }, "ab\0cdefg" };
+	CHECK(SYNC(VGPU_OP_MODULE_GET_FUNCTION, gf) == CUDA_ERROR_INVALID_HANDLE);
+	gf.a.name_len = 5000;
+	CHECK(SYNC(VGPU_OP_MODULE_GET_FUNCTION, gf) == CUDA_ERROR_INVALID_HANDLE);
+
+	/* Asynchronous errors are kept for, and returned by, a call that may report them. */
+	struct vgpu_memcpy_dtod_args dd = { .dst = 0x10, .src = dptr, .len = 64, .stream = 0 };
+	CHECK(call(VGPU_OP_MEMCPY_DTOD, 0, CTX, &dd, sizeof(dd), NULL) != 0xffffffff);
+	s.deferred = CUDA_ERROR_INVALID_VALUE;	/* as the call above left it */
+	CHECK(call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, NULL,
+		   0, NULL) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, NULL,
+		   0, NULL) == CUDA_SUCCESS);	/* reported once */
+
+	/* After all that the session still works. */
+	d2h.dst = (struct vgpu_bulk_ref){ 4096, 64 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_SUCCESS);
+	CHECK(!s.closing);
+
+	/* A corrupt record ends the ring, not the process. */
+	struct vgpu_cmd_hdr *h = (void *)(s.sq.ring + (s.sq.head & (s.sq.size - 1)));
+	h->size = 40;
+	h->seal = s.sq.head + 1;
+	CHECK(vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) == VGPU_SQ_CORRUPT);
+
+	vgpu_session_teardown(&s);
+	free(bar1);
+	return TEST_RESULT();
+}
