@@ -513,6 +513,56 @@ static bool hello_pwrite(struct dev *d, uint32_t ch, uint64_t tag, bool *irq_see
 	return false;
 }
 
+/*
+ * DEVICE_GET_INFO: the executor writes a struct vgpu_device_info into the
+ * channel's bulk area; read it back through pread and through the mapping.
+ */
+static void device_info(struct dev *d, uint64_t fb_size)
+{
+	struct vgpu_channel_ctrl *ctrl = vgpu_channel_ctrl(d->bar1, &d->l, 0);
+	struct vgpu_sq_producer p = {
+		.ring = vgpu_channel_base(d->bar1, &d->l, 0) + d->l.sq_offset,
+		.size = d->l.sq_size, .ctrl = ctrl,
+	};
+	struct vgpu_device_info_args a = { .device = 0,
+					   .out = { .off = 0, .len = sizeof(struct vgpu_device_info) } };
+	uint64_t bulk = d->l.channel_offset + d->l.bulk_offset;
+	struct vgpu_device_info *info = calloc(1, sizeof(*info));
+	struct vgpu_completion c;
+	struct vgpu_cmd_hdr *h;
+	bool irq = false;
+	uint64_t pos;
+
+	fired(d->msi_efd, 0);
+	vgpu_store32(&ctrl->cq_need_irq, 1);
+	vgpu_full_fence();
+	h = vgpu_sq_reserve(&p, vgpu_rec_size(sizeof(a)), &pos);
+	if (!h || !info) {
+		CHECK(0, "DEVICE_GET_INFO: no room");
+		free(info);
+		return;
+	}
+	h->size = vgpu_rec_size(sizeof(a));
+	h->opcode = VGPU_OP_DEVICE_GET_INFO;
+	h->flags = VGPU_CMD_F_REPLY;
+	h->tag = 0x7001;
+	h->ctx = 0;
+	h->reserved = 0;
+	memcpy(h + 1, &a, sizeof(a));
+	if (vgpu_sq_commit(&p, h, pos))
+		bar0_write(d, VGPU_REG_DOORBELL, 0);
+	CHECK(wait_completion(d, 0, d->msi_efd, &c, &irq) && c.tag == 0x7001 && c.status == 0,
+	      "DEVICE_GET_INFO answered (status %u)", c.status);
+	CHECK(bar1_pread(d, info, sizeof(*info), bulk) == 0 &&
+	      !memcmp(info, d->bar1 + bulk, sizeof(*info)),
+	      "the executor's bulk answer reads the same through pread and the mapping");
+	info->name[sizeof(info->name) - 1] = 0;
+	CHECK(info->name[0] && info->total_mem && info->total_mem <= fb_size,
+	      "device \"%s\", %llu MiB: within the type's %llu MiB", info->name,
+	      (unsigned long long)info->total_mem >> 20, (unsigned long long)fb_size >> 20);
+	free(info);
+}
+
 /* ---- hostile accesses ---- */
 
 static void hostile(struct dev *d)
@@ -671,6 +721,9 @@ static int mode_qemu(const char *sysfsdev)
 	CHECK(bar0_read(&d, VGPU_REG_IRQ_STATUS) == 0, "IRQ_ACK clears it");
 	CHECK(hello_pwrite(&d, 0, 0x1002, &irq), "HELLO on channel 0 via pwrite");
 	CHECK(irq, "MSI again");
+	if (expected_hello_status() == 0)
+		device_info(&d, ((uint64_t)bar0_read(&d, VGPU_REG_FB_SIZE_HI) << 32) |
+				bar0_read(&d, VGPU_REG_FB_SIZE_LO));
 	if (d.l.channel_count > 1)
 		CHECK(hello_mmap(&d, 1, 0x2001, d.msi_efd, &irq, &rang) && irq,
 		      "HELLO on channel 1 (a second worker) with MSI");
