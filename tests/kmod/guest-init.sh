@@ -119,7 +119,8 @@ if [ -x /usr/bin/qemu-system-x86_64 ]; then
 	grep -E "^L2:|qemu|vfio" /tmp/l2.log | sed 's/^/VGPU-TEST: # /'
 	want=100
 	[ -n "${VGPU_LIBCUDA:-}" ] && want=0
-	grep -q "^L2: HELLO answered, status $want\$" /tmp/l2.log && grep -q "^L2: PASS" /tmp/l2.log &&
+	tr -d '\r' </tmp/l2.log >/tmp/l2.txt
+	grep -qx "L2: HELLO answered, status $want" /tmp/l2.txt && grep -q "^L2: PASS" /tmp/l2.txt &&
 		ok "nested guest: uio_pci_generic binds, HELLO answered ($want) through INTx" ||
 		{ bad "nested guest (qemu exit $qrc)"; tail -n 30 /tmp/l2.log | sed 's/^/VGPU-TEST: # /'; }
 fi
