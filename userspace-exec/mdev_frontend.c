@@ -284,7 +284,14 @@ static void fe_reap(struct fe *fe)
 		if (!in->serving)
 			continue;
 		for (c = 0; c < in->layout.channel_count; c++) {
-			if (in->ch[c].pid <= 0 || waitpid(in->ch[c].pid, &status, WNOHANG) <= 0)
+			pid_t r;
+
+			if (in->ch[c].pid <= 0)
+				continue;
+			/* ECHILD: reaped by someone else, gone all the same. */
+			status = 0;
+			r = waitpid(in->ch[c].pid, &status, WNOHANG);
+			if (r == 0 || (r < 0 && errno != ECHILD))
 				continue;
 			LOG(fe, "instance %" PRIu32 " channel %" PRIu32 ": worker exited (%d)\n",
 			    i, c, status);

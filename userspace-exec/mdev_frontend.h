@@ -28,7 +28,8 @@ struct vgpu_mdev_frontend_opts {
 
 /*
  * Serve the instances of @chardev_path (NULL: VGPU_MDEV_DEFAULT_CHARDEV)
- * until stopped.  @opts may be NULL.  Returns 0 when stopped, or -1 with a
+ * until stopped.  Workers are this process's children and are reaped with
+ * waitpid() on their pids: SIGCHLD may be blocked, not ignored.  @opts may be NULL.  Returns 0 when stopped, or -1 with a
  * message on stderr when the char device cannot be used (missing module,
  * not root, another executor holds it, ABI mismatch).  Every worker it
  * started is gone when it returns.
