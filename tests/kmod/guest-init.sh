@@ -108,6 +108,12 @@ crc=$?
 sed 's/^/VGPU-TEST: /' /tmp/client.log
 [ $crc = 0 ] && ok "vfio_client qemu" || bad "vfio_client qemu (exit $crc)"
 
+phase "stress"
+vfio_client stress $D1 3 >/tmp/stress.log 2>&1
+src=$?
+sed 's/^/VGPU-TEST: /' /tmp/stress.log
+[ $src = 0 ] && ok "stress" || bad "stress (exit $src)"
+
 if [ -x /usr/bin/qemu-system-x86_64 ]; then
 	phase "nested: QEMU 7.2 gives $U1 to a guest"
 	timeout 400 qemu-system-x86_64 -machine pc -cpu max -m 256 -smp 1 -nodefaults \

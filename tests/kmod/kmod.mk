@@ -5,7 +5,7 @@ KMOD_TEST_CFLAGS := -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclud
 
 $(B)/kmod/vfio_client: tests/kmod/vfio_client.c $(B)/libvgpu-common.a $(wildcard include/vgpu/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(KMOD_TEST_CFLAGS) -o $@ $< $(B)/libvgpu-common.a
+	$(CC) $(KMOD_TEST_CFLAGS) -o $@ $< $(B)/libvgpu-common.a -lpthread
 
 $(B)/kmod/vgpu-mdev-frontend: tests/kmod/frontend_main.c $(B)/libvgpu-exec.a $(B)/libvgpu-common.a \
 		$(wildcard include/vgpu/*.h userspace-exec/*.h)

@@ -15,6 +15,9 @@
  *   vfio_client restart SYSFSDEV FILE  served, touch FILE; the executor is
  *                                  killed (READY drops, STATUS_CHANGE) and a new
  *                                  one serves again
+ *   vfio_client stress SYSFSDEV S  S seconds of random region accesses and
+ *                                  interrupt reconfiguration from several
+ *                                  threads while HELLOs flow; then it must work
  *   vfio_client chardev UUID       hostile use of /dev/vgpu-stub (no executor)
  *   vfio_client chardev-busy       a second executor is refused
  */
@@ -28,6 +31,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,11 +53,16 @@
 #include "vgpu/ring.h"
 
 static int failures, checks;
+static int irq_grace_ms = 3000;	/* how long a completion's interrupt may lag */
+
+static bool quiet_ok;	/* print only failures (the stress loop) */
 
 #define CHECK(cond, ...)						\
 	do {								\
 		checks++;						\
 		if (cond) {						\
+			if (quiet_ok)					\
+				break;					\
 			printf("ok - ");				\
 		} else {						\
 			failures++;					\
@@ -412,7 +421,7 @@ static bool wait_completion(struct dev *d, uint32_t ch, int irq_efd, struct vgpu
 			vgpu_store32(&ctrl->cq_need_irq, 0);
 			d->cq_head[ch] = cq.head;
 			/* The executor raises after posting: give it a moment. */
-			*irq_seen = *irq_seen || fired(irq_efd, 3000);
+			*irq_seen = *irq_seen || fired(irq_efd, irq_grace_ms);
 			return true;
 		}
 		if (fired(irq_efd, 100))
@@ -818,6 +827,118 @@ static int mode_hold(const char *sysfsdev, const char *ready)
 	return failures ? 1 : 0;
 }
 
+/* ---- stress: everything at once, then the device must still work ---- */
+
+static volatile bool stress_stop;
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Random config, BAR0 and BAR1 accesses, in range and out of it. */
+static void *stress_access(void *arg)
+{
+	struct dev *d = arg;
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t)pthread_self(), n = 0;
+	uint8_t buf[64];
+
+	while (!stress_stop) {
+		uint64_t r = xorshift(&x);
+		uint32_t idx = r % 3 == 0 ? VFIO_PCI_CONFIG_REGION_INDEX : (uint32_t)(r % 2);
+		uint64_t off = (r >> 8) % (d->reg[idx].size + 64);
+		size_t len = 1 + (r >> 40) % 8;
+
+		if (idx == VFIO_PCI_CONFIG_REGION_INDEX && off < 0x40)
+			continue;	/* keep the BARs and COMMAND as QEMU left them */
+		if (idx == VFIO_PCI_BAR1_REGION_INDEX)
+			off %= d->l.channel_offset;	/* not the rings another thread uses */
+		if (r & (1ull << 60)) {
+			memcpy(buf, &r, 8);
+			if (pwrite(d->fd, buf, len, d->reg[idx].offset + off) < 0 && errno != EINVAL)
+				break;
+		} else if (pread(d->fd, buf, len, d->reg[idx].offset + off) < 0 && errno != EINVAL) {
+			break;
+		}
+		if (idx == VFIO_PCI_BAR0_REGION_INDEX && (r & 0xff) == 7)
+			bar0_write(d, VGPU_REG_DOORBELL, (uint32_t)(r >> 16) % 80);
+		n++;
+	}
+	return (void *)(uintptr_t)n;
+}
+
+/* Interrupt plumbing changing under the traffic. */
+static void *stress_irqs(void *arg)
+{
+	struct dev *d = arg;
+	uint64_t n = 0;
+
+	while (!stress_stop) {
+		set_irq(d, VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, -2);
+		set_irq(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, d->intx_efd);
+		set_irq(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 0);
+		set_irq(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK, 0);
+		set_irq(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, -2);
+		set_irq(d, VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, d->msi_efd);
+		bar0_write(d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+		fired(d->intx_efd, 0);
+		fired(d->msi_efd, 0);
+		n++;
+	}
+	return (void *)(uintptr_t)n;
+}
+
+static int mode_stress(const char *sysfsdev, int seconds)
+{
+	pthread_t t[3];
+	struct dev d;
+	void *n[3];
+	bool irq, rang;
+	int i, hellos = 0;
+
+	qemu_open(&d, sysfsdev, true);
+	guest_enable_msi(&d);
+	CHECK(wait_ready(&d, 10000) && read_layout(&d), "instance is served");
+	irq_grace_ms = 0;	/* interrupts are being rewired: don't wait for them */
+	quiet_ok = true;
+	pthread_create(&t[0], NULL, stress_access, &d);
+	pthread_create(&t[1], NULL, stress_access, &d);
+	pthread_create(&t[2], NULL, stress_irqs, &d);
+	for (time_t end = time(NULL) + seconds; time(NULL) < end;) {
+		struct vgpu_completion c;
+
+		/* Commands keep flowing on channel 0 meanwhile. */
+		if (hello_mmap(&d, 0, 0x8000 + hellos, d.msi_efd, &irq, &rang))
+			hellos++;
+		else
+			break;
+		(void)c;
+	}
+	stress_stop = true;
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], &n[i]);
+	printf("# stress: %llu + %llu random accesses, %llu irq reconfigurations, %d HELLOs\n",
+	       (unsigned long long)(uintptr_t)n[0], (unsigned long long)(uintptr_t)n[1],
+	       (unsigned long long)(uintptr_t)n[2], hellos);
+	quiet_ok = false;
+	irq_grace_ms = 3000;
+	CHECK(hellos > 0, "HELLOs kept being answered under the storm");
+	guest_enable_msi(&d);
+	bar0_write(&d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+	CHECK(bar0_read(&d, VGPU_REG_MAGIC) == VGPU_MAGIC && cfg_read32(&d, 0) == 0x233110de,
+	      "the device is intact afterwards");
+	CHECK(hello_mmap(&d, 0, 0x8fff, d.msi_efd, &irq, &rang) && irq,
+	      "and answers HELLO with MSI");
+	munmap(d.bar1, d.bar1_size);
+	close(d.fd);
+	close(d.group);
+	close(d.container);
+	return failures ? 1 : 0;
+}
+
 /* The executor dies while serving and another takes over. */
 static int mode_restart(const char *sysfsdev, const char *ready)
 {
@@ -948,6 +1069,8 @@ int main(int argc, char **argv)
 		return mode_qemu(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "hold"))
 		return mode_hold(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "stress"))
+		return mode_stress(argv[2], atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "restart"))
 		return mode_restart(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "chardev"))
