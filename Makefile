@@ -38,6 +38,7 @@ include guest-shim/shim.mk
 include userspace-exec/exec.mk
 include tests/fakecuda/fakecuda.mk
 include tests/tests.mk
+include tests/kmod/kmod.mk
 include demo/demo.mk
 include tests/fuzz/fuzz.mk
 include bench/bench.mk

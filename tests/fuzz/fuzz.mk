@@ -3,7 +3,8 @@
 # for a bounded time in `make test`.
 FUZZ_CC ?= clang
 FUZZ_SRCS := $(filter-out userspace-exec/main.c userspace-exec/vgpu_cli.c \
-	userspace-exec/local_listener.c userspace-exec/worker.c,$(wildcard userspace-exec/*.c)) \
+	userspace-exec/local_listener.c userspace-exec/worker.c \
+	userspace-exec/mdev_frontend.c,$(wildcard userspace-exec/*.c)) \
 	$(COMMON_SRCS)
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -Iinclude -Iuserspace-exec -Icommon $(CUDA_INC) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
