@@ -96,7 +96,7 @@ else
 	export VGPU_EXPECT_HELLO_STATUS=100
 	echo "VGPU-TEST: # no fake CUDA driver in this tree: HELLO must answer CUDA_ERROR_NO_DEVICE"
 fi
-vgpu-mdev-frontend -v /dev/vgpu-stub >/tmp/fe.log 2>&1 &
+vgpu-executor --mdev /dev/vgpu-stub -v >/tmp/fe.log 2>&1 &
 FE=$!
 sleep 1
 kill -0 $FE 2>/dev/null && ok "frontend runs" || { bad "frontend runs"; cat /tmp/fe.log; }
@@ -139,8 +139,8 @@ i=0; while [ ! -e /tmp/served ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); d
 kill -9 $FE
 wait $FE 2>/dev/null
 sleep 1
-[ -z "$(pidof vgpu-mdev-frontend)" ] && ok "its workers died with it" || bad "workers left: $(pidof vgpu-mdev-frontend)"
-vgpu-mdev-frontend -v /dev/vgpu-stub >>/tmp/fe.log 2>&1 &
+[ -z "$(pidof vgpu-executor)" ] && ok "its workers died with it" || bad "workers left: $(pidof vgpu-executor)"
+vgpu-executor --mdev /dev/vgpu-stub -v >>/tmp/fe.log 2>&1 &
 FE=$!
 wait $RS; rrc=$?
 sed 's/^/VGPU-TEST: /' /tmp/restart.log
@@ -164,7 +164,7 @@ phase "stop"
 kill $FE; wait $FE; frc=$?
 [ $frc = 0 ] && ok "frontend stopped cleanly" || bad "frontend exit $frc"
 sed 's/^/VGPU-TEST: # /' /tmp/fe.log
-[ -z "$(pidof vgpu-mdev-frontend)" ] && ok "no executor process left" || bad "processes left: $(ps)"
+[ -z "$(pidof vgpu-executor)" ] && ok "no executor process left" || bad "processes left: $(ps)"
 check "remove $U1 through sysfs" sh -c "echo 1 > $D1/remove"
 check "mdevctl undefine" mdevctl undefine -u $U2
 [ "$(cat $T/vgpu_stub-full/available_instances)" = 1 ] && ok "budget restored" || bad "budget restored"

@@ -180,7 +180,7 @@ copy_prog() {	# copy_prog FILE DEST: the program and the libraries it loads
 	done
 }
 copy_prog "$REPO/build/kmod/vfio_client" test/vfio_client
-copy_prog "$REPO/build/kmod/vgpu-mdev-frontend" test/vgpu-mdev-frontend
+copy_prog "$REPO/build/bin/vgpu-executor" test/vgpu-executor
 copy_prog /usr/bin/mdevctl usr/bin/mdevctl
 [ -n "$FAKECUDA" ] && copy_prog "$FAKECUDA" test/libcuda.so.1
 cp "$REPO/libvirt-xml/mdevctl-vgpu-4g.json" "$R/test/"
