@@ -246,6 +246,99 @@ CUresult CUDAAPI cuStreamGetId_ptsz(CUstream hStream, unsigned long long *stream
 	return stream_id(hStream, true, streamId);
 }
 
+/*
+ * Capture status.  The shim does not offer stream capture yet
+ * (cuStreamBeginCapture is refused), so no stream is ever capturing: this
+ * is the true state, not a guess.  When capture lands, these must ask.
+ */
+static CUresult capture_status(CUstream st, bool pt, CUstreamCaptureStatus *status,
+			       cuuint64_t *id)
+{
+	struct vgpu_stream_ref ref;
+	CUresult r = vgpu_stream_ref(st, pt, &ref);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!status)
+		return CUDA_ERROR_INVALID_VALUE;
+	*status = CU_STREAM_CAPTURE_STATUS_NONE;
+	if (id)
+		*id = 0;
+	return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+	return capture_status(hStream, false, captureStatus, NULL);
+}
+
+CUresult CUDAAPI cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+	return capture_status(hStream, true, captureStatus, NULL);
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *status,
+					cuuint64_t *id)
+{
+	return capture_status(hStream, false, status, id);
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+					     cuuint64_t *id)
+{
+	return capture_status(hStream, true, status, id);
+}
+
+/* With no capture, the graph and dependency outputs are documented as unset. */
+static CUresult capture_info(CUstream st, bool pt, CUstreamCaptureStatus *status, cuuint64_t *id,
+			     CUgraph *graph, const CUgraphNode **deps,
+			     const CUgraphEdgeData **edges, size_t *ndeps)
+{
+	CUresult r = capture_status(st, pt, status, id);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (graph)
+		*graph = NULL;
+	if (deps)
+		*deps = NULL;
+	if (edges)
+		*edges = NULL;
+	if (ndeps)
+		*ndeps = 0;
+	return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *status,
+					   cuuint64_t *id, CUgraph *graph,
+					   const CUgraphNode **deps, size_t *ndeps)
+{
+	return capture_info(hStream, false, status, id, graph, deps, NULL, ndeps);
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+						cuuint64_t *id, CUgraph *graph,
+						const CUgraphNode **deps, size_t *ndeps)
+{
+	return capture_info(hStream, true, status, id, graph, deps, NULL, ndeps);
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *status,
+					   cuuint64_t *id, CUgraph *graph,
+					   const CUgraphNode **deps, const CUgraphEdgeData **edges,
+					   size_t *ndeps)
+{
+	return capture_info(hStream, false, status, id, graph, deps, edges, ndeps);
+}
+
+CUresult CUDAAPI cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
+						cuuint64_t *id, CUgraph *graph,
+						const CUgraphNode **deps,
+						const CUgraphEdgeData **edges, size_t *ndeps)
+{
+	return capture_info(hStream, true, status, id, graph, deps, edges, ndeps);
+}
+
 /* ---- events ---- */
 
 CUresult CUDAAPI cuEventCreate(CUevent *phEvent, unsigned int Flags)

@@ -267,6 +267,9 @@ int main(int argc, char **argv)
 		cudaGetLastError();
 		EXPECT(cudaStreamQuery(s2) == cudaSuccess, "cudaStreamQuery on an idle stream");
 		EXPECT(cudaEventQuery(done) == cudaSuccess, "cudaEventQuery of a completed event");
+		cudaStreamCaptureStatus cs = cudaStreamCaptureStatusActive;
+		CUDA_OK(cudaStreamIsCapturing(s1, &cs));
+		EXPECT(cs == cudaStreamCaptureStatusNone, "a stream not being captured says so");
 		int prio = 1;
 		CUDA_OK(cudaStreamGetPriority(s1, &prio));
 		EXPECT(prio == 0, "default stream priority 0");

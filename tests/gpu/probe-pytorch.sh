@@ -15,5 +15,6 @@ print("pytorch through vgpu:", torch.cuda.get_device_name(0), float(y))
 ' 2>&1 | tail -n 15
 echo "exit status: ${PIPESTATUS[0]}"
 echo "calls the shim refused (first 40):"
-grep "not supported" "$log" | sed 's/.*: //' | sort | uniq -c | sort -rn | head -n 40
+sed -n 's/.*: \(cu[A-Za-z0-9_]*\) is not supported.*/\1/p' "$log" | sort | uniq -c | sort -rn | head -n 40
+echo "the shim's log (last 20 lines):"; tail -n 20 "$log"
 rm -f "$log"
