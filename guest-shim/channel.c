@@ -93,18 +93,38 @@ int vgpu_channel_open(char *err, size_t err_len)
 	return 0;
 }
 
+static bool mark_dead(const char *why)
+{
+	if (!ch.dead)
+		vgpu_log("%s (error %u)", why,
+			 __atomic_load_n(&ch.ctrl->exec_error, __ATOMIC_ACQUIRE));
+	ch.dead = true;
+	return false;
+}
+
+/*
+ * On every call: only shared memory is read.  In a VM a BAR0 read is a
+ * trapped access (a VM exit), which the per-call path must not pay.
+ */
 bool vgpu_channel_alive(void)
 {
 	if (!ch.open || ch.dead)
 		return false;
-	if (__atomic_load_n(&ch.ctrl->exec_state, __ATOMIC_ACQUIRE) == VGPU_EXEC_CLOSED ||
-	    !(ch.t.bar0[VGPU_REG_STATUS / 4] & VGPU_STATUS_EXECUTOR_READY)) {
-		if (!ch.dead)
-			vgpu_log("the executor ended this session (error %u)",
-				 __atomic_load_n(&ch.ctrl->exec_error, __ATOMIC_ACQUIRE));
-		ch.dead = true;
+	if (__atomic_load_n(&ch.ctrl->exec_state, __ATOMIC_ACQUIRE) == VGPU_EXEC_CLOSED)
+		return mark_dead("the executor ended this session");
+	return true;
+}
+
+/*
+ * While waiting: an executor that died without closing the session shows
+ * only in BAR0's STATUS (the host clears EXECUTOR_READY), so look there too.
+ */
+static bool alive_while_waiting(void)
+{
+	if (!vgpu_channel_alive())
 		return false;
-	}
+	if (!(ch.t.bar0[VGPU_REG_STATUS / 4] & VGPU_STATUS_EXECUTOR_READY))
+		return mark_dead("the executor is gone");
 	return true;
 }
 
@@ -132,7 +152,7 @@ static CUresult submit(uint16_t op, uint16_t flags, uint32_t ctx, uint64_t tag, 
 	while (!(h = vgpu_sq_reserve(&ch.sq, size, &pos))) {
 		/* Full: the executor is busy with what is there; make sure it runs. */
 		if (++spins % 1024 == 0) {
-			if (!vgpu_channel_alive())
+			if (!alive_while_waiting())
 				return CUDA_ERROR_DEVICE_UNAVAILABLE;
 			ch.t.ops->doorbell(&ch.t);
 			sched_yield();
@@ -194,7 +214,7 @@ static void poll_for(struct vgpu_pending *self)
 		if (!drain(self)) {
 			int r = ch.t.ops->wait_irq(&ch.t, LIVENESS_MS);
 
-			if (r < 0 || (r == 0 && !vgpu_channel_alive())) {
+			if (r < 0 || (r == 0 && !alive_while_waiting())) {
 				ch.dead = true;
 				vgpu_store32(&ch.ctrl->cq_need_irq, 0);
 				return;
@@ -340,7 +360,7 @@ static bool bulk_alloc(uint64_t len, uint64_t seq, struct vgpu_bulk_buf *b)
 		}
 		/* The executor retires as its copies finish; give it a moment. */
 		pthread_mutex_unlock(&ch.bulk_state);
-		if (++waited % 256 == 0 && !vgpu_channel_alive())
+		if (++waited % 256 == 0 && !alive_while_waiting())
 			return false;
 		if (waited < 64) {
 			cpu_relax();
