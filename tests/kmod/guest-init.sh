@@ -20,6 +20,35 @@ check() { # check DESCRIPTION CMD...
 	if "$@"; then ok "$d"; else bad "$d"; fi
 }
 phase() { echo "VGPU-TEST: phase $* at $(cut -d' ' -f1 /proc/uptime)s"; }
+# timed SECONDS CMD...: run CMD; if it overruns, say where every thread of it
+# and every blocked task is in the kernel (a hang must explain itself), then
+# kill it.  Returns CMD's status, or 124 after a timeout.
+timed() {
+	lim=$1; shift
+	"$@" &
+	tp=$!
+	i=0
+	while kill -0 $tp 2>/dev/null && [ $i -lt $((lim * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+	if kill -0 $tp 2>/dev/null; then
+		echo "VGPU-TEST: # $1 overran ${lim}s: its threads in the kernel:"
+		for t in /proc/$tp/task/*; do
+			echo "VGPU-TEST: # thread ${t##*/} $(cat $t/stat 2>/dev/null | cut -d' ' -f3) wchan $(cat $t/wchan 2>/dev/null)"
+			sed 's/^/VGPU-TEST: #   /' $t/stack 2>/dev/null
+		done
+		for p in $(pidof vgpu-executor); do
+			for t in /proc/$p/task/*; do
+				echo "VGPU-TEST: # executor $p/${t##*/} $(cut -d' ' -f3 $t/stat) wchan $(cat $t/wchan 2>/dev/null)"
+				sed 's/^/VGPU-TEST: #   /' $t/stack 2>/dev/null
+			done
+		done
+		echo w >/proc/sysrq-trigger 2>/dev/null
+		dmesg | tail -n 60 | sed 's/^/VGPU-TEST: # dmesg: /'
+		kill -9 $tp 2>/dev/null
+		wait $tp 2>/dev/null
+		return 124
+	fi
+	wait $tp
+}
 finish() {
 	dmesg >/tmp/dmesg
 	if grep -E "WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t|list_(add|del) corruption|UBSAN|KASAN|Unknown symbol|disagrees" /tmp/dmesg; then
@@ -109,7 +138,7 @@ sed 's/^/VGPU-TEST: /' /tmp/client.log
 [ $crc = 0 ] && ok "vfio_client qemu" || bad "vfio_client qemu (exit $crc)"
 
 phase "stress"
-vfio_client stress $D1 3 >/tmp/stress.log 2>&1
+timed 120 vfio_client stress $D1 3 >/tmp/stress.log 2>&1
 src=$?
 sed 's/^/VGPU-TEST: /' /tmp/stress.log
 [ $src = 0 ] && ok "stress" || bad "stress (exit $src)"

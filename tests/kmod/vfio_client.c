@@ -332,9 +332,13 @@ static void qemu_open(struct dev *d, const char *sysfsdev, bool quiet)
 		       d->reg[VFIO_PCI_BAR1_REGION_INDEX].offset);
 	if (d->bar1 == MAP_FAILED)
 		die("mmap BAR1");
-	d->intx_efd = eventfd(0, EFD_CLOEXEC);
-	d->msi_efd = eventfd(0, EFD_CLOEXEC);
-	d->req_efd = eventfd(0, EFD_CLOEXEC);
+	/*
+	 * Non-blocking: in the stress phase two threads poll and read the same
+	 * eventfd, and one may take the count between the other's poll and read.
+	 */
+	d->intx_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->msi_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->req_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	/* The interrupt pin is set: QEMU wires INTx at realize, and REQ. */
 	if (set_irq(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, d->intx_efd) < 0)
 		die("SET_IRQS INTx");
