@@ -178,10 +178,8 @@ static CUresult submit(uint16_t op, uint16_t flags, uint32_t ctx, uint64_t tag, 
 static bool drain(struct vgpu_pending *self)
 {
 	struct vgpu_completion e;
-	bool any = false;
 
 	while (vgpu_cq_pop(&ch.cq, &e)) {
-		any = true;
 		pthread_mutex_lock(&ch.cq_lock);
 		for (struct vgpu_pending *w = ch.waiters; w; w = w->next) {
 			if (w->tag != e.tag)
@@ -195,7 +193,6 @@ static bool drain(struct vgpu_pending *self)
 		pthread_cond_broadcast(&ch.cq_cond);
 		pthread_mutex_unlock(&ch.cq_lock);
 	}
-	(void)any;
 	return __atomic_load_n(&self->done, __ATOMIC_ACQUIRE);
 }
 

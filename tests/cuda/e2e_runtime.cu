@@ -35,12 +35,13 @@
 
 static std::atomic<int> failures;
 
+/* One line per check, written at once so that lines of several threads do not interleave. */
 #define EXPECT(cond, ...)                                                              \
 	do {                                                                           \
 		bool ok_ = (cond);                                                     \
-		printf("%s  ", ok_ ? "ok  " : "FAIL");                                 \
-		printf(__VA_ARGS__);                                                   \
-		printf("\n");                                                          \
+		char msg_[256];                                                        \
+		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                             \
+		printf("%s  %s\n", ok_ ? "ok  " : "FAIL", msg_);                        \
 		if (!ok_)                                                              \
 			failures++;                                                    \
 	} while (0)
