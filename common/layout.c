@@ -71,6 +71,16 @@ int vgpu_layout_compute(uint64_t bar1_size, uint32_t channel_count, uint64_t hea
 	return 0;
 }
 
+void vgpu_bulk_geometry(uint64_t bulk_size, uint64_t *slot_size, uint32_t *count)
+{
+	uint64_t sz = VGPU_BULK_SLOT_MIN;
+
+	while (bulk_size / sz > VGPU_BULK_SLOTS_MAX)
+		sz *= 2;
+	*slot_size = sz;
+	*count = (uint32_t)(bulk_size / sz);
+}
+
 void vgpu_layout_write_header(const struct vgpu_layout *l, uint64_t generation,
 			      uint64_t mem_quota, struct vgpu_bar1_header *h)
 {

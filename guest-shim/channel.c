@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,43 +16,53 @@
 #define SPIN_NS		(50 * 1000)
 /* How often a sleeping thread looks whether the session is still there. */
 #define LIVENESS_MS	200
-#define BULK_SLOTS	256u
+/* A copy's chunk: large enough for DMA to run at speed, small enough to overlap. */
+#define CHUNK_MAX	(1u << 20)
+
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_HELD,	/* the guest's: being filled, or answers being read */
+	SLOT_OUT,	/* the executor's until it retires the slot's sequence number */
+};
 
 struct bulk_slot {
-	uint64_t end;
+	uint8_t state;
+	uint32_t run;	/* slots in the allocation starting here */
 	uint64_t seq;
-	bool done;
 };
 
 static struct {
 	bool open;
 	bool dead;
+	bool sync_mode;
+	bool host_funcs;
 	struct vgpu_transport t;
 	struct vgpu_channel_ctrl *ctrl;
 	struct vgpu_sq_producer sq;
 	uint64_t next_tag;
 
-	/* Completions: one thread at a time polls for everyone. */
-	pthread_mutex_t cq_lock;
-	pthread_cond_t cq_cond;
-	struct vgpu_cq_consumer cq;
-	bool polling;
+	/* Waiters, the interrupt sleeper and the condition others sleep on. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool irq_sleeper;
 	struct vgpu_pending *waiters;
-	sem_t reply_slots;	/* answers outstanding at most: the completion ring's size */
+	sem_t reply_slots;	/* answers outstanding at most: the ring less the message budget */
+	/* The completion ring's consumer: whoever holds pop_lock drains for everyone. */
+	pthread_mutex_t pop_lock;
+	struct vgpu_cq_consumer cq;
+	vgpu_msg_handler handler;
 
-	/* Bulk: a FIFO of allocations; the guest frees in order. */
-	pthread_mutex_t bulk_lock;	/* held from allocation to submission of outgoing data */
-	pthread_mutex_t bulk_state;
+	/* Bulk: slots, allocated in runs, in any order. */
+	pthread_mutex_t bulk_lock;
 	uint8_t *bulk;
-	uint64_t bulk_size;
-	uint64_t alloc_pos, free_pos, next_seq;
-	struct bulk_slot slots[BULK_SLOTS];
-	uint32_t slot_head, slot_tail;
+	uint64_t bulk_size, slot_size;
+	uint32_t nslots;
+	struct bulk_slot slots[VGPU_BULK_SLOTS_MAX];
 } ch = {
-	.cq_lock = PTHREAD_MUTEX_INITIALIZER,
-	.cq_cond = PTHREAD_COND_INITIALIZER,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.pop_lock = PTHREAD_MUTEX_INITIALIZER,
 	.bulk_lock = PTHREAD_MUTEX_INITIALIZER,
-	.bulk_state = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static uint64_t now_ns(void)
@@ -69,9 +80,42 @@ static void cpu_relax(void)
 #endif
 }
 
+/* ---- threads ---- */
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static __thread uint32_t my_thread;
+static uint32_t next_thread = 1;
+
+static void submit_thread_exit(uint32_t thread);
+
+/* A thread that used the shim ends: its per-thread default streams go too. */
+static void thread_gone(void *value)
+{
+	submit_thread_exit((uint32_t)(uintptr_t)value);
+}
+
+static void make_thread_key(void)
+{
+	pthread_key_create(&thread_key, thread_gone);
+}
+
+uint32_t vgpu_thread_id(void)
+{
+	if (!my_thread) {
+		my_thread = __atomic_fetch_add(&next_thread, 1, __ATOMIC_RELAXED);
+		pthread_once(&thread_key_once, make_thread_key);
+		pthread_setspecific(thread_key, (void *)(uintptr_t)my_thread);
+	}
+	return my_thread;
+}
+
+/* ---- opening ---- */
+
 int vgpu_channel_open(char *err, size_t err_len)
 {
 	const struct vgpu_layout *l;
+	const char *sync = getenv("VGPU_SYNC");
 	uint8_t *base;
 
 	if (vgpu_transport_open(&ch.t, err, err_len))
@@ -86,11 +130,23 @@ int vgpu_channel_open(char *err, size_t err_len)
 	ch.cq.head = __atomic_load_n(&ch.ctrl->cq_head, __ATOMIC_ACQUIRE);
 	ch.bulk = base + l->bulk_offset;
 	ch.bulk_size = l->bulk_size;
+	vgpu_bulk_geometry(ch.bulk_size, &ch.slot_size, &ch.nslots);
+	memset(ch.slots, 0, sizeof(ch.slots));
 	ch.next_tag = 1;
-	ch.next_seq = __atomic_load_n(&ch.ctrl->bulk_retired, __ATOMIC_ACQUIRE) + 1;
-	sem_init(&ch.reply_slots, 0, l->cq_entries);
+	ch.sync_mode = sync && *sync && strcmp(sync, "0");
+	sem_init(&ch.reply_slots, 0, l->cq_entries - vgpu_msg_budget(l->cq_entries));
 	ch.open = true;
 	return 0;
+}
+
+void vgpu_channel_hello_done(uint16_t exec_minor, uint32_t features)
+{
+	ch.host_funcs = exec_minor >= 1 && (features & VGPU_FEATURE_HOST_FUNC);
+}
+
+bool vgpu_channel_host_funcs(void)
+{
+	return ch.host_funcs;
 }
 
 static bool mark_dead(const char *why)
@@ -140,8 +196,19 @@ size_t vgpu_max_tail(size_t args_len)
 	return args_len >= max ? 0 : max - args_len;
 }
 
-static CUresult submit(uint16_t op, uint16_t flags, uint32_t ctx, uint64_t tag, const void *args,
-		       size_t len, const void *tail, size_t tail_len)
+/* ---- submission ---- */
+
+static void mark_out(struct vgpu_bulk_buf *b, uint64_t seq);
+
+/*
+ * Put one record on the ring.  With @b, the record carries outgoing bulk
+ * data: its sequence number is the record's seal, written at @seq_off in
+ * the arguments, and @b turns into the executor's before the record is
+ * published.
+ */
+static CUresult submit(uint16_t op, uint16_t flags, uint32_t ctx, uint32_t thread, uint64_t tag,
+		       const void *args, size_t len, const void *tail, size_t tail_len,
+		       size_t seq_off, struct vgpu_bulk_buf *b)
 {
 	uint32_t size = vgpu_rec_size(len + tail_len);
 	struct vgpu_cmd_hdr *h;
@@ -164,82 +231,150 @@ static CUresult submit(uint16_t op, uint16_t flags, uint32_t ctx, uint64_t tag, 
 	h->flags = flags;
 	h->tag = tag;
 	h->ctx = ctx;
-	h->reserved = 0;
+	h->thread = thread;
 	if (len)
 		memcpy(h + 1, args, len);
 	if (tail_len)
 		memcpy((uint8_t *)(h + 1) + len, tail, tail_len);
+	if (b) {
+		uint64_t seq = pos + 1;
+
+		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
+		mark_out(b, seq);
+	}
 	if (vgpu_sq_commit(&ch.sq, h, pos))
 		ch.t.ops->doorbell(&ch.t);
 	return CUDA_SUCCESS;
 }
 
-/* Hand every posted completion to its waiter; true if @self's arrived. */
-static bool drain(struct vgpu_pending *self)
+static void submit_thread_exit(uint32_t thread)
+{
+	if (ch.open && !ch.dead)
+		submit(VGPU_OP_THREAD_EXIT, 0, 0, thread, 0, NULL, 0, NULL, 0, 0, NULL);
+}
+
+/* ---- completions ---- */
+
+void vgpu_channel_set_msg_handler(vgpu_msg_handler fn)
+{
+	__atomic_store_n(&ch.handler, fn, __ATOMIC_RELEASE);
+}
+
+/* Hand every posted completion to its waiter or the message handler. */
+static void drain(void)
 {
 	struct vgpu_completion e;
+	bool any = false;
 
+	if (pthread_mutex_trylock(&ch.pop_lock))
+		return;	/* someone else drains right now, for everyone */
 	while (vgpu_cq_pop(&ch.cq, &e)) {
-		pthread_mutex_lock(&ch.cq_lock);
+		uint32_t len = e.len <= VGPU_CQ_INLINE ? e.len : VGPU_CQ_INLINE;
+
+		any = true;
+		if (e.tag & VGPU_TAG_MESSAGE) {
+			vgpu_msg_handler fn = __atomic_load_n(&ch.handler, __ATOMIC_ACQUIRE);
+
+			/* In ring order, under the pop lock: the handler only queues. */
+			if (fn)
+				fn(e.status, e.data, len);
+			else
+				vgpu_log("a message of type %u came with no handler", e.status);
+			continue;
+		}
+		pthread_mutex_lock(&ch.lock);
 		for (struct vgpu_pending *w = ch.waiters; w; w = w->next) {
 			if (w->tag != e.tag)
 				continue;
 			w->ans.status = e.status;
-			w->ans.len = e.len <= VGPU_CQ_INLINE ? e.len : VGPU_CQ_INLINE;
-			memcpy(w->ans.data, e.data, w->ans.len);
+			w->ans.len = len;
+			memcpy(w->ans.data, e.data, len);
 			__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 			break;
 		}
-		pthread_cond_broadcast(&ch.cq_cond);
-		pthread_mutex_unlock(&ch.cq_lock);
+		pthread_mutex_unlock(&ch.lock);
 	}
-	return __atomic_load_n(&self->done, __ATOMIC_ACQUIRE);
+	pthread_mutex_unlock(&ch.pop_lock);
+	if (any)
+		vgpu_channel_kick();
 }
 
-/* As the polling thread: wait until @self is answered or the session dies. */
-static void poll_for(struct vgpu_pending *self)
+void vgpu_channel_set_host_flag(uint32_t slot, uint64_t gen)
+{
+	if (slot < VGPU_HOST_FLAGS)
+		vgpu_store_release(&ch.ctrl->host_flag[slot], gen);
+}
+
+void vgpu_channel_kick(void)
+{
+	pthread_mutex_lock(&ch.lock);
+	pthread_cond_broadcast(&ch.cond);
+	pthread_mutex_unlock(&ch.lock);
+}
+
+bool vgpu_channel_wait(bool (*ready)(void *arg), void *arg, bool irq)
 {
 	uint64_t start = now_ns();
 
-	while (!drain(self)) {
-		if (now_ns() - start < SPIN_NS) {
+	for (;;) {
+		drain();
+		if (ready(arg))
+			return true;
+		if (!ch.open || ch.dead)
+			return false;
+		if (!irq && now_ns() - start < SPIN_NS) {
 			cpu_relax();
 			continue;
 		}
-		vgpu_store32(&ch.ctrl->cq_need_irq, 1);
-		vgpu_full_fence();
-		if (!drain(self)) {
-			int r = ch.t.ops->wait_irq(&ch.t, LIVENESS_MS);
+		pthread_mutex_lock(&ch.lock);
+		if (!ch.irq_sleeper) {
+			/* One thread sleeps on the interrupt; it wakes the others. */
+			ch.irq_sleeper = true;
+			pthread_mutex_unlock(&ch.lock);
+			vgpu_store32(&ch.ctrl->cq_need_irq, 1);
+			vgpu_full_fence();
+			drain();
+			if (!ready(arg)) {
+				int r = ch.t.ops->wait_irq(&ch.t, LIVENESS_MS);
 
-			if (r < 0 || (r == 0 && !alive_while_waiting())) {
-				ch.dead = true;
-				vgpu_store32(&ch.ctrl->cq_need_irq, 0);
-				return;
+				if (r < 0 || (r == 0 && !alive_while_waiting()))
+					ch.dead = true;
 			}
+			vgpu_store32(&ch.ctrl->cq_need_irq, 0);
+			pthread_mutex_lock(&ch.lock);
+			ch.irq_sleeper = false;
+			pthread_cond_broadcast(&ch.cond);
+			pthread_mutex_unlock(&ch.lock);
+		} else {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += LIVENESS_MS * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&ch.cond, &ch.lock, &ts);
+			pthread_mutex_unlock(&ch.lock);
+			if (!alive_while_waiting())
+				ch.dead = true;
 		}
-		vgpu_store32(&ch.ctrl->cq_need_irq, 0);
 		start = now_ns();
 	}
 }
 
-CUresult vgpu_call_begin(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
-			 const void *tail, size_t tail_len, struct vgpu_pending *p)
+static CUresult begin(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+		      const void *tail, size_t tail_len, size_t seq_off, struct vgpu_bulk_buf *b,
+		      struct vgpu_pending *p)
 {
 	CUresult r;
 
-	memset(p, 0, sizeof(*p));
-	if (!ch.open || ch.dead)
-		return CUDA_ERROR_DEVICE_UNAVAILABLE;
-	p->tag = __atomic_fetch_add(&ch.next_tag, 1, __ATOMIC_RELAXED);
-	while (sem_wait(&ch.reply_slots) && errno == EINTR)
-		;
 	/* Registered before it is submitted, so its answer always finds it. */
-	pthread_mutex_lock(&ch.cq_lock);
+	pthread_mutex_lock(&ch.lock);
 	p->next = ch.waiters;
 	ch.waiters = p;
-	pthread_mutex_unlock(&ch.cq_lock);
+	pthread_mutex_unlock(&ch.lock);
 	p->begun = true;
-	r = submit(op, flags | VGPU_CMD_F_REPLY, ctx, p->tag, args, len, tail, tail_len);
+	r = submit(op, flags | VGPU_CMD_F_REPLY, ctx, vgpu_thread_id(), p->tag, args, len, tail,
+		   tail_len, seq_off, b);
 	if (r != CUDA_SUCCESS) {
 		p->ans.status = r;
 		p->done = true;
@@ -247,32 +382,50 @@ CUresult vgpu_call_begin(uint16_t op, uint16_t flags, uint32_t ctx, const void *
 	return r;
 }
 
+CUresult vgpu_call_begin(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+			 const void *tail, size_t tail_len, struct vgpu_pending *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!ch.open || ch.dead)
+		return CUDA_ERROR_DEVICE_UNAVAILABLE;
+	p->tag = __atomic_fetch_add(&ch.next_tag, 1, __ATOMIC_RELAXED);
+	while (sem_wait(&ch.reply_slots) && errno == EINTR)
+		;
+	return begin(op, flags, ctx, args, len, tail, tail_len, 0, NULL, p);
+}
+
+CUresult vgpu_call_try_begin(uint16_t op, uint16_t flags, uint32_t ctx, const void *args,
+			     size_t len, struct vgpu_pending *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!ch.open || ch.dead)
+		return CUDA_ERROR_DEVICE_UNAVAILABLE;
+	if (sem_trywait(&ch.reply_slots))
+		return CUDA_ERROR_NOT_READY;
+	p->tag = __atomic_fetch_add(&ch.next_tag, 1, __ATOMIC_RELAXED);
+	return begin(op, flags, ctx, args, len, NULL, 0, 0, NULL, p);
+}
+
+static bool answered(void *arg)
+{
+	return __atomic_load_n(&((struct vgpu_pending *)arg)->done, __ATOMIC_ACQUIRE);
+}
+
 CUresult vgpu_call_end(struct vgpu_pending *p)
 {
 	if (!p->begun)
 		return p->done ? (CUresult)p->ans.status : CUDA_ERROR_DEVICE_UNAVAILABLE;
-	pthread_mutex_lock(&ch.cq_lock);
-	while (!p->done && !ch.dead) {
-		if (ch.polling) {
-			pthread_cond_wait(&ch.cq_cond, &ch.cq_lock);
-			continue;
-		}
-		ch.polling = true;
-		pthread_mutex_unlock(&ch.cq_lock);
-		poll_for(p);
-		pthread_mutex_lock(&ch.cq_lock);
-		ch.polling = false;
-		pthread_cond_broadcast(&ch.cq_cond);
-	}
+	vgpu_channel_wait(answered, p, false);
+	pthread_mutex_lock(&ch.lock);
 	for (struct vgpu_pending **q = &ch.waiters; *q; q = &(*q)->next)
 		if (*q == p) {
 			*q = p->next;
 			break;
 		}
-	pthread_mutex_unlock(&ch.cq_lock);
+	pthread_mutex_unlock(&ch.lock);
 	sem_post(&ch.reply_slots);
 	p->begun = false;
-	return p->done ? (CUresult)p->ans.status : CUDA_ERROR_DEVICE_UNAVAILABLE;
+	return answered(p) ? (CUresult)p->ans.status : CUDA_ERROR_DEVICE_UNAVAILABLE;
 }
 
 CUresult vgpu_call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
@@ -281,10 +434,13 @@ CUresult vgpu_call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, 
 	struct vgpu_pending p;
 	CUresult r;
 
+	if (ch.sync_mode)
+		flags |= VGPU_CMD_F_REPLY;
 	if (!(flags & VGPU_CMD_F_REPLY)) {
 		if (!ch.open || ch.dead)
 			return CUDA_ERROR_DEVICE_UNAVAILABLE;
-		return submit(op, flags, ctx, 0, args, len, tail, tail_len);
+		return submit(op, flags, ctx, vgpu_thread_id(), 0, args, len, tail, tail_len, 0,
+			      NULL);
 	}
 	vgpu_call_begin(op, flags, ctx, args, len, tail, tail_len, &p);
 	r = vgpu_call_end(&p);
@@ -297,93 +453,149 @@ CUresult vgpu_call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, 
 
 uint64_t vgpu_bulk_max(void)
 {
-	return ch.bulk_size / 2;
+	uint32_t half = ch.nslots / 2;
+
+	return (uint64_t)(half ? half : 1) * ch.slot_size;
 }
 
-void vgpu_bulk_lock(void)
+uint64_t vgpu_bulk_chunk(void)
 {
-	pthread_mutex_lock(&ch.bulk_lock);
+	uint64_t max = vgpu_bulk_max(), c = CHUNK_MAX;
+
+	if (c < ch.slot_size)
+		c = ch.slot_size;
+	/* At most a quarter of the area, so several chunks are in flight at once. */
+	if (ch.nslots >= 4 && c > (ch.nslots / 4) * ch.slot_size)
+		c = (ch.nslots / 4) * ch.slot_size;
+	return c < max ? c : max;
 }
 
-void vgpu_bulk_unlock(void)
+uint64_t vgpu_bulk_slot_size(void)
 {
-	pthread_mutex_unlock(&ch.bulk_lock);
+	return ch.slot_size;
 }
 
-/* Free the allocations at the head of the FIFO that are done with (under bulk_state). */
+uint32_t vgpu_bulk_slots(void)
+{
+	return ch.nslots;
+}
+
+/* Give back the runs the executor has retired (under bulk_lock). */
 static void reclaim(void)
 {
-	uint64_t retired = vgpu_load_acquire(&ch.ctrl->bulk_retired);
+	for (uint32_t i = 0; i < ch.nslots; i++) {
+		struct bulk_slot *s = &ch.slots[i];
 
-	while (ch.slot_head != ch.slot_tail) {
-		struct bulk_slot *s = &ch.slots[ch.slot_head % BULK_SLOTS];
-
-		if (!(s->seq ? s->seq <= retired : s->done))
-			break;
-		ch.free_pos = s->end;
-		ch.slot_head++;
+		if (s->state != SLOT_OUT ||
+		    vgpu_load_acquire(&ch.ctrl->bulk_slot_retired[i]) != s->seq)
+			continue;
+		for (uint32_t j = 0; j < s->run; j++)
+			ch.slots[i + j].state = SLOT_FREE;
 	}
 }
 
-static bool bulk_alloc(uint64_t len, uint64_t seq, struct vgpu_bulk_buf *b)
+/* The first run of @k free slots, or -1 (under bulk_lock). */
+static int find_run(uint32_t k)
 {
+	for (uint32_t i = 0, n = 0; i < ch.nslots; i++) {
+		n = ch.slots[i].state == SLOT_FREE ? n + 1 : 0;
+		if (n == k)
+			return (int)(i + 1 - k);
+	}
+	return -1;
+}
+
+bool vgpu_bulk_alloc(uint64_t len, bool wait, struct vgpu_bulk_buf *b)
+{
+	uint32_t k = (uint32_t)((len + ch.slot_size - 1) / ch.slot_size);
 	uint64_t waited = 0;
 
 	if (len == 0 || len > vgpu_bulk_max())
 		return false;
-	pthread_mutex_lock(&ch.bulk_state);
 	for (;;) {
-		uint64_t pos = ch.alloc_pos, off = pos % ch.bulk_size;
+		int first;
 
-		/* An allocation never wraps: skip the rest of the lap instead. */
-		if (off + len > ch.bulk_size)
-			pos += ch.bulk_size - off;
-		reclaim();
-		if (pos + len - ch.free_pos <= ch.bulk_size &&
-		    ch.slot_tail - ch.slot_head < BULK_SLOTS) {
-			struct bulk_slot *s = &ch.slots[ch.slot_tail % BULK_SLOTS];
-
-			s->end = pos + len;
-			s->seq = seq;
-			s->done = false;
-			b->slot = ch.slot_tail++;
-			ch.alloc_pos = pos + len;
-			b->ref.off = pos % ch.bulk_size;
+		pthread_mutex_lock(&ch.bulk_lock);
+		first = find_run(k);
+		if (first < 0) {
+			reclaim();
+			first = find_run(k);
+		}
+		if (first >= 0) {
+			for (uint32_t j = 0; j < k; j++)
+				ch.slots[first + j].state = SLOT_HELD;
+			ch.slots[first].run = k;
+			pthread_mutex_unlock(&ch.bulk_lock);
+			b->slot = (uint32_t)first;
+			b->nslots = k;
+			b->ref.off = (uint64_t)first * ch.slot_size;
 			b->ref.len = len;
 			b->ptr = ch.bulk + b->ref.off;
-			b->seq = seq;
-			pthread_mutex_unlock(&ch.bulk_state);
 			return true;
 		}
-		/* The executor retires as its copies finish; give it a moment. */
-		pthread_mutex_unlock(&ch.bulk_state);
+		pthread_mutex_unlock(&ch.bulk_lock);
+		if (!wait)
+			return false;
+		/* The executor retires slots as its copies finish: it needs no doorbell for that. */
 		if (++waited % 256 == 0 && !alive_while_waiting())
 			return false;
 		if (waited < 64) {
 			cpu_relax();
 		} else {
-			struct timespec ts = { 0, 20000 };
+			struct timespec ts = { 0, waited < 1024 ? 20000 : 200000 };
 
 			nanosleep(&ts, NULL);
 		}
-		pthread_mutex_lock(&ch.bulk_state);
 	}
 }
 
-bool vgpu_bulk_alloc_out(uint64_t len, struct vgpu_bulk_buf *b)
+void vgpu_bulk_free(struct vgpu_bulk_buf *b)
 {
-	return bulk_alloc(len, ch.next_seq++, b);
+	pthread_mutex_lock(&ch.bulk_lock);
+	for (uint32_t j = 0; j < b->nslots; j++)
+		ch.slots[b->slot + j].state = SLOT_FREE;
+	pthread_mutex_unlock(&ch.bulk_lock);
 }
 
-bool vgpu_bulk_alloc_in(uint64_t len, struct vgpu_bulk_buf *b)
+static void mark_out(struct vgpu_bulk_buf *b, uint64_t seq)
 {
-	return bulk_alloc(len, 0, b);
+	pthread_mutex_lock(&ch.bulk_lock);
+	ch.slots[b->slot].seq = seq;
+	ch.slots[b->slot].state = SLOT_OUT;
+	for (uint32_t j = 1; j < b->nslots; j++)
+		ch.slots[b->slot + j].state = SLOT_OUT;	/* freed with the run's first slot */
+	pthread_mutex_unlock(&ch.bulk_lock);
 }
 
-void vgpu_bulk_free_in(struct vgpu_bulk_buf *b)
+CUresult vgpu_call_bulk_out(uint16_t op, uint16_t flags, uint32_t ctx, void *args, size_t len,
+			    size_t seq_off, struct vgpu_bulk_buf *b)
 {
-	pthread_mutex_lock(&ch.bulk_state);
-	ch.slots[b->slot % BULK_SLOTS].done = true;
-	reclaim();
-	pthread_mutex_unlock(&ch.bulk_state);
+	struct vgpu_pending p;
+	CUresult r;
+
+	if (ch.sync_mode)
+		flags |= VGPU_CMD_F_REPLY;
+	if (!ch.open || ch.dead) {
+		vgpu_bulk_free(b);
+		return CUDA_ERROR_DEVICE_UNAVAILABLE;
+	}
+	if (!(flags & VGPU_CMD_F_REPLY)) {
+		r = submit(op, flags, ctx, vgpu_thread_id(), 0, args, len, NULL, 0, seq_off, b);
+		if (r != CUDA_SUCCESS)
+			vgpu_bulk_free(b);
+		return r;
+	}
+	/*
+	 * Waiting for an answer slot while holding bulk is safe: a thread that
+	 * holds answer slots never waits for bulk (it only tries), so it always
+	 * goes on to collect them.  Resources are taken in one order only.
+	 */
+	memset(&p, 0, sizeof(p));
+	p.tag = __atomic_fetch_add(&ch.next_tag, 1, __ATOMIC_RELAXED);
+	while (sem_wait(&ch.reply_slots) && errno == EINTR)
+		;
+	r = begin(op, flags, ctx, args, len, NULL, 0, seq_off, b, &p);
+	if (r != CUDA_SUCCESS)
+		vgpu_bulk_free(b);
+	return vgpu_call_end(&p);
 }

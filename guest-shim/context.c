@@ -11,6 +11,7 @@
 
 #include "channel.h"
 #include "context.h"
+#include "host_func.h"
 #include "shim.h"
 #include "state.h"
 
@@ -357,6 +358,8 @@ CUresult CUDAAPI cuCtxSynchronize_v2(CUcontext ctx)
 
 	if (r != CUDA_SUCCESS)
 		return r;
+	if (vgpu_in_host_func())
+		return CUDA_ERROR_NOT_PERMITTED;
 	return vgpu_call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
 			 (uint32_t)c->o.id, NULL, 0, NULL, 0, NULL);
 }

@@ -39,7 +39,7 @@ static CUresult fetch_device(int i)
 	struct vgpu_bulk_buf b;
 	CUresult r;
 
-	if (!vgpu_bulk_alloc_in(sizeof(struct vgpu_device_info), &b))
+	if (!vgpu_bulk_alloc(sizeof(struct vgpu_device_info), true, &b))
 		return CUDA_ERROR_DEVICE_UNAVAILABLE;
 	a.out = b.ref;
 	r = vgpu_call_sync(VGPU_OP_DEVICE_GET_INFO, 0, &a, sizeof(a), NULL);
@@ -49,7 +49,7 @@ static CUresult fetch_device(int i)
 		vgpu_state.devices[i].pci_bus_id[sizeof(vgpu_state.devices[i].pci_bus_id) - 1] = '\0';
 		vgpu_device_mask_unoffered(&vgpu_state.devices[i]);
 	}
-	vgpu_bulk_free_in(&b);
+	vgpu_bulk_free(&b);
 	return r;
 }
 
@@ -77,6 +77,14 @@ static void do_init(void)
 		return;
 	}
 	memcpy(&rep, ans.data, sizeof(rep));
+	/* 1.1 retires bulk per slot and answers out of order: a 1.0 executor cannot serve us. */
+	if (rep.minor < VGPU_PROTOCOL_MINOR) {
+		vgpu_log("cuInit: the executor speaks protocol %u.%u, this shim needs %u.%u",
+			 rep.major, rep.minor, VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR);
+		init_result = CUDA_ERROR_NOT_SUPPORTED;
+		return;
+	}
+	vgpu_channel_hello_done(rep.minor, rep.features);
 	if (rep.device_count < 0 || rep.device_count > VGPU_MAX_DEVICES) {
 		vgpu_log("cuInit: the executor reports %d devices", rep.device_count);
 		init_result = CUDA_ERROR_INVALID_DEVICE;
@@ -144,4 +152,4 @@ int vgpu_driver_version(void)
 }
 
 /* Marks this library as the vgpu shim (the executor refuses to load it as the driver). */
-__attribute__((visibility("default"))) const char vgpu_shim_version[] = "vgpu shim, protocol 1.0";
+__attribute__((visibility("default"))) const char vgpu_shim_version[] = "vgpu shim, protocol 1.1";

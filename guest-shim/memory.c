@@ -10,6 +10,7 @@
  * copies (cuMemcpy) are answered without a round trip.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,18 +229,30 @@ CUresult CUDAAPI cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUde
 
 /* ---- copies ---- */
 
-static uint64_t chunk_size(void)
+/*
+ * Bulk for the next chunk of a copy: the full chunk if it is free now, else
+ * one slot if that is, else (when the caller holds nothing) wait for one
+ * slot.  So a copy needs a single free slot to progress, and no thread waits
+ * while it holds bulk space (decision 4).
+ */
+static bool alloc_chunk(uint64_t want, bool may_wait, struct vgpu_bulk_buf *b)
 {
-	uint64_t max = vgpu_bulk_max();
+	uint64_t one = want < vgpu_bulk_slot_size() ? want : vgpu_bulk_slot_size();
 
-	return max < (4u << 20) ? max : (4u << 20);
+	if (vgpu_bulk_alloc(want, false, b))
+		return true;
+	if (one < want && vgpu_bulk_alloc(one, false, b))
+		return true;
+	return may_wait && vgpu_bulk_alloc(one, true, b);
 }
 
 CUresult vgpu_copy_htod(CUdeviceptr dst, const void *src, size_t n, const struct vgpu_stream_ref *s,
 			bool wait)
 {
 	uint32_t ctx = vgpu_ctx_wire(s->ctx);
-	uint16_t flags = wait ? VGPU_CMD_F_REPLY : 0;
+	/* A synchronous copy returns its own error and the thread's kept ones on that stream. */
+	uint16_t sync_flags = VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC;
+	uint64_t chunk = vgpu_bulk_chunk();
 	CUresult r = CUDA_SUCCESS;
 
 	if (n == 0)
@@ -249,32 +262,24 @@ CUresult vgpu_copy_htod(CUdeviceptr dst, const void *src, size_t n, const struct
 	if (n <= INLINE_MAX && n <= vgpu_max_tail(sizeof(struct vgpu_memcpy_htod_inline_args))) {
 		struct vgpu_memcpy_htod_inline_args a = { .dst = dst, .stream = s->id, .len = n };
 
-		return vgpu_call(VGPU_OP_MEMCPY_HTOD_INLINE, flags, ctx, &a, sizeof(a), src, n, NULL);
+		return vgpu_call(VGPU_OP_MEMCPY_HTOD_INLINE, wait ? sync_flags : 0, ctx, &a,
+				 sizeof(a), src, n, NULL);
 	}
 	for (size_t off = 0; off < n && r == CUDA_SUCCESS;) {
-		uint64_t len = n - off < chunk_size() ? n - off : chunk_size();
-		bool last = off + len == n;
 		struct vgpu_memcpy_htod_args a = { .dst = dst + off, .stream = s->id };
 		struct vgpu_bulk_buf b;
+		bool last;
 
-		vgpu_bulk_lock();
-		if (!vgpu_bulk_alloc_out(len, &b)) {
-			vgpu_bulk_unlock();
+		if (!alloc_chunk(n - off < chunk ? n - off : chunk, true, &b))
 			return CUDA_ERROR_DEVICE_UNAVAILABLE;
-		}
-		memcpy(b.ptr, (const uint8_t *)src + off, len);
+		memcpy(b.ptr, (const uint8_t *)src + off, b.ref.len);
 		a.src = b.ref;
-		a.bulk_seq = b.seq;
-		/* Only the last chunk of a synchronous copy waits (for its errors). */
-		if (last && wait) {
-			vgpu_bulk_unlock();
-			r = vgpu_call(VGPU_OP_MEMCPY_HTOD, VGPU_CMD_F_REPLY, ctx, &a, sizeof(a), NULL,
-				      0, NULL);
-		} else {
-			r = vgpu_call(VGPU_OP_MEMCPY_HTOD, 0, ctx, &a, sizeof(a), NULL, 0, NULL);
-			vgpu_bulk_unlock();
-		}
-		off += len;
+		last = off + b.ref.len == n;
+		/* Only the last chunk of a synchronous copy waits (for the errors of all). */
+		r = vgpu_call_bulk_out(VGPU_OP_MEMCPY_HTOD, last && wait ? sync_flags : 0, ctx, &a,
+				       sizeof(a), offsetof(struct vgpu_memcpy_htod_args, bulk_seq),
+				       &b);
+		off += b.ref.len;
 	}
 	return r;
 }
@@ -287,6 +292,9 @@ CUresult vgpu_copy_dtoh(void *dst, CUdeviceptr src, size_t n, const struct vgpu_
 		size_t off;
 	} q[DTOH_DEPTH];
 	uint32_t ctx = vgpu_ctx_wire(s->ctx);
+	uint64_t chunk = vgpu_bulk_chunk();
+	/* One copy holds at most half the bulk area, so other threads' copies go on. */
+	uint32_t max_slots = vgpu_bulk_slots() / 2 ? vgpu_bulk_slots() / 2 : 1, held = 0;
 	size_t issued = 0, done = 0, next = 0;
 	CUresult r = CUDA_SUCCESS;
 
@@ -295,26 +303,43 @@ CUresult vgpu_copy_dtoh(void *dst, CUdeviceptr src, size_t n, const struct vgpu_
 	if (!dst)
 		return CUDA_ERROR_INVALID_VALUE;
 	/*
-	 * Keep up to DTOH_DEPTH chunk requests outstanding.  The executor
-	 * answers each once its bytes are in bulk; answers arrive in order.
+	 * Keep chunk requests outstanding while bulk and answer slots are free
+	 * now; while it holds some, the copy never waits for more, it collects
+	 * the oldest instead.  Answers may come in any order; they are
+	 * collected in order.
 	 */
 	while (done < issued || next < n) {
 		while (next < n && issued - done < DTOH_DEPTH && r == CUDA_SUCCESS) {
-			uint64_t len = n - next < chunk_size() ? n - next : chunk_size();
 			struct inflight *f = &q[issued % DTOH_DEPTH];
 			struct vgpu_memcpy_dtoh_args a = { .src = src + next, .stream = s->id };
+			bool holding = issued != done;
+			CUresult br;
 
-			if (!vgpu_bulk_alloc_in(len, &f->b)) {
-				r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+			if (holding && held >= max_slots)
+				break;
+			if (!alloc_chunk(n - next < chunk ? n - next : chunk, !holding, &f->b)) {
+				if (!holding)
+					r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+				break;
+			}
+			a.dst = f->b.ref;
+			/* Every chunk may report: the first takes the thread's kept error. */
+			br = holding ? vgpu_call_try_begin(VGPU_OP_MEMCPY_DTOH,
+							   VGPU_CMD_F_REPORT_ASYNC, ctx, &a,
+							   sizeof(a), &f->p)
+				     : vgpu_call_begin(VGPU_OP_MEMCPY_DTOH,
+						       VGPU_CMD_F_REPORT_ASYNC, ctx, &a, sizeof(a),
+						       NULL, 0, &f->p);
+			if (br == CUDA_ERROR_NOT_READY) {
+				vgpu_bulk_free(&f->b);
 				break;
 			}
 			f->off = next;
-			a.dst = f->b.ref;
-			/* Submitted without waiting; the answer is collected below. */
-			r = vgpu_call_begin(VGPU_OP_MEMCPY_DTOH, VGPU_CMD_F_REPLY, ctx, &a,
-					    sizeof(a), NULL, 0, &f->p);
+			held += f->b.nslots;
 			issued++;
-			next += len;
+			next += f->b.ref.len;
+			if (br != CUDA_SUCCESS)
+				break;
 		}
 		if (done == issued)
 			break;
@@ -326,9 +351,12 @@ CUresult vgpu_copy_dtoh(void *dst, CUdeviceptr src, size_t n, const struct vgpu_
 				memcpy((uint8_t *)dst + f->off, f->b.ptr, f->b.ref.len);
 			else if (r == CUDA_SUCCESS)
 				r = cr;
-			vgpu_bulk_free_in(&f->b);
+			held -= f->b.nslots;
+			vgpu_bulk_free(&f->b);
 			done++;
 		}
+		if (r != CUDA_SUCCESS)
+			next = n;	/* collect what is out, issue nothing more */
 	}
 	return r;
 }

@@ -6,6 +6,7 @@
  * the launch path needs to pack arguments.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@
 /* Send the image in bulk-sized pieces; the executor hashes what arrives. */
 static CUresult upload(const uint8_t hash[VGPU_HASH_SIZE], const uint8_t *data, size_t size)
 {
-	uint64_t chunk = vgpu_bulk_max() < (4u << 20) ? vgpu_bulk_max() : (4u << 20);
+	uint64_t chunk = vgpu_bulk_chunk();
 	CUresult r = CUDA_SUCCESS;
 
 	for (size_t off = 0; off < size && r == CUDA_SUCCESS; off += chunk) {
@@ -31,16 +32,12 @@ static CUresult upload(const uint8_t hash[VGPU_HASH_SIZE], const uint8_t *data, 
 		struct vgpu_bulk_buf b;
 
 		memcpy(a.hash, hash, VGPU_HASH_SIZE);
-		vgpu_bulk_lock();
-		if (!vgpu_bulk_alloc_out(len, &b)) {
-			vgpu_bulk_unlock();
+		if (!vgpu_bulk_alloc(len, true, &b))
 			return CUDA_ERROR_DEVICE_UNAVAILABLE;
-		}
 		memcpy(b.ptr, data + off, len);
 		a.src = b.ref;
-		a.bulk_seq = b.seq;
-		r = vgpu_call(VGPU_OP_IMAGE_UPLOAD, 0, 0, &a, sizeof(a), NULL, 0, NULL);
-		vgpu_bulk_unlock();
+		r = vgpu_call_bulk_out(VGPU_OP_IMAGE_UPLOAD, 0, 0, &a, sizeof(a),
+				       offsetof(struct vgpu_image_upload_args, bulk_seq), &b);
 	}
 	return r;
 }
@@ -415,7 +412,7 @@ static CUresult fetch_params(struct vgpu_func *f, uint32_t cap)
 	uint32_t n;
 	CUresult r;
 
-	if (!vgpu_bulk_alloc_in((uint64_t)cap * sizeof(struct vgpu_param_info), &b))
+	if (!vgpu_bulk_alloc((uint64_t)cap * sizeof(struct vgpu_param_info), true, &b))
 		return CUDA_ERROR_DEVICE_UNAVAILABLE;
 	a.out = b.ref;
 	r = vgpu_call_sync(VGPU_OP_FUNC_GET_PARAM_INFO, c ? vgpu_ctx_wire(c) : 0, &a, sizeof(a),
@@ -423,7 +420,7 @@ static CUresult fetch_params(struct vgpu_func *f, uint32_t cap)
 	if (r == CUDA_SUCCESS) {
 		memcpy(&n, ans.data, sizeof(n));
 		if (n > cap) {
-			vgpu_bulk_free_in(&b);
+			vgpu_bulk_free(&b);
 			return fetch_params(f, n);
 		}
 		f->params = malloc((n ? n : 1) * sizeof(*f->params));
@@ -445,7 +442,7 @@ static CUresult fetch_params(struct vgpu_func *f, uint32_t cap)
 			}
 		}
 	}
-	vgpu_bulk_free_in(&b);
+	vgpu_bulk_free(&b);
 	return r;
 }
 

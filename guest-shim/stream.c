@@ -10,6 +10,7 @@
 
 #include "channel.h"
 #include "context.h"
+#include "host_func.h"
 #include "shim.h"
 #include "state.h"
 #include "stream_ref.h"
@@ -49,6 +50,9 @@ static CUresult stream_sync_call(uint16_t op, CUstream st, bool pt)
 
 	if (r != CUDA_SUCCESS)
 		return r;
+	/* Waiting from a host function could wait for the stream that waits for it. */
+	if (op == VGPU_OP_STREAM_SYNCHRONIZE && vgpu_in_host_func())
+		return CUDA_ERROR_NOT_PERMITTED;
 	a.stream = s.id;
 	return vgpu_call(op, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, vgpu_ctx_wire(s.ctx), &a,
 			 sizeof(a), NULL, 0, NULL);
@@ -231,8 +235,14 @@ static CUresult stream_id(CUstream st, bool pt, unsigned long long *out)
 	if (!out)
 		return CUDA_ERROR_INVALID_VALUE;
 	r = stream_info(st, pt, &s, &ref);
+	/*
+	 * Created streams are named by their id; each thread's per-thread
+	 * default stream is its own stream, so it has its own id too.
+	 */
 	if (r == CUDA_SUCCESS)
-		*out = ref.id;
+		*out = ref.id == VGPU_STREAM_PER_THREAD
+			       ? VGPU_PER_THREAD_STREAM_ID_BASE + vgpu_thread_id()
+			       : ref.id;
 	return r;
 }
 
@@ -339,6 +349,54 @@ CUresult CUDAAPI cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptur
 	return capture_info(hStream, true, status, id, graph, deps, edges, ndeps);
 }
 
+/* ---- stream memory operations ---- */
+
+#define WAIT_FLAGS	(CU_STREAM_WAIT_VALUE_GEQ | CU_STREAM_WAIT_VALUE_EQ | CU_STREAM_WAIT_VALUE_AND | \
+			 CU_STREAM_WAIT_VALUE_NOR | CU_STREAM_WAIT_VALUE_FLUSH)
+
+static CUresult value_op(uint16_t op, CUstream st, bool pt, CUdeviceptr addr, uint64_t value,
+			 unsigned int flags, uint32_t width)
+{
+	struct vgpu_stream_value_args a = { .addr = addr, .value = value, .flags = flags,
+					    .width = width };
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!addr || addr % width)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (op == VGPU_OP_STREAM_WAIT_VALUE ? flags & ~(unsigned int)WAIT_FLAGS
+					    : flags & ~(unsigned int)CU_STREAM_WRITE_VALUE_NO_MEMORY_BARRIER)
+		return CUDA_ERROR_INVALID_VALUE;
+	a.stream = s.id;
+	return vgpu_call(op, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
+#define VALUE_OP(name, op, T, width, pt)                                                  \
+	CUresult CUDAAPI name(CUstream st, CUdeviceptr addr, T value, unsigned int flags) \
+	{                                                                                 \
+		return value_op(op, st, pt, addr, value, flags, width);                   \
+	}
+
+VALUE_OP(cuStreamWaitValue32_v2, VGPU_OP_STREAM_WAIT_VALUE, cuuint32_t, 4, false)
+VALUE_OP(cuStreamWaitValue32_v2_ptsz, VGPU_OP_STREAM_WAIT_VALUE, cuuint32_t, 4, true)
+VALUE_OP(cuStreamWaitValue64_v2, VGPU_OP_STREAM_WAIT_VALUE, cuuint64_t, 8, false)
+VALUE_OP(cuStreamWaitValue64_v2_ptsz, VGPU_OP_STREAM_WAIT_VALUE, cuuint64_t, 8, true)
+VALUE_OP(cuStreamWriteValue32_v2, VGPU_OP_STREAM_WRITE_VALUE, cuuint32_t, 4, false)
+VALUE_OP(cuStreamWriteValue32_v2_ptsz, VGPU_OP_STREAM_WRITE_VALUE, cuuint32_t, 4, true)
+VALUE_OP(cuStreamWriteValue64_v2, VGPU_OP_STREAM_WRITE_VALUE, cuuint64_t, 8, false)
+VALUE_OP(cuStreamWriteValue64_v2_ptsz, VGPU_OP_STREAM_WRITE_VALUE, cuuint64_t, 8, true)
+/* The unversioned names are the v1 (CUDA 8) ABI, which is the same for these four. */
+VALUE_OP(cuStreamWaitValue32, VGPU_OP_STREAM_WAIT_VALUE, cuuint32_t, 4, false)
+VALUE_OP(cuStreamWaitValue32_ptsz, VGPU_OP_STREAM_WAIT_VALUE, cuuint32_t, 4, true)
+VALUE_OP(cuStreamWaitValue64, VGPU_OP_STREAM_WAIT_VALUE, cuuint64_t, 8, false)
+VALUE_OP(cuStreamWaitValue64_ptsz, VGPU_OP_STREAM_WAIT_VALUE, cuuint64_t, 8, true)
+VALUE_OP(cuStreamWriteValue32, VGPU_OP_STREAM_WRITE_VALUE, cuuint32_t, 4, false)
+VALUE_OP(cuStreamWriteValue32_ptsz, VGPU_OP_STREAM_WRITE_VALUE, cuuint32_t, 4, true)
+VALUE_OP(cuStreamWriteValue64, VGPU_OP_STREAM_WRITE_VALUE, cuuint64_t, 8, false)
+VALUE_OP(cuStreamWriteValue64_ptsz, VGPU_OP_STREAM_WRITE_VALUE, cuuint64_t, 8, true)
+
 /* ---- events ---- */
 
 CUresult CUDAAPI cuEventCreate(CUevent *phEvent, unsigned int Flags)
@@ -431,6 +489,8 @@ static CUresult event_sync_call(uint16_t op, CUevent ev)
 		return r;
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
+	if (op == VGPU_OP_EVENT_SYNCHRONIZE && vgpu_in_host_func())
+		return CUDA_ERROR_NOT_PERMITTED;
 	a.event = e->o.id;
 	return vgpu_call(op, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, vgpu_ctx_wire(e->ctx), &a,
 			 sizeof(a), NULL, 0, NULL);

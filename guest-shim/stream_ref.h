@@ -7,6 +7,9 @@
 
 #include "objects.h"
 
+/* cuStreamGetId of a thread's per-thread default stream: this base plus the thread's id. */
+#define VGPU_PER_THREAD_STREAM_ID_BASE	(1ull << 32)
+
 /* A stream as the executor names it, and the context the call runs in. */
 struct vgpu_stream_ref {
 	uint64_t id;

@@ -9,9 +9,11 @@
  * a call that was not answered is kept and reported by the next call that
  * may report asynchronous errors.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "dispatch.h"
+#include "waits.h"
 
 /* Calls that run in the context the header names (the others take none). */
 #define IN_CTX	1u
@@ -28,6 +30,7 @@ struct vgpu_op {
 static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_HELLO, vgpu_exec_hello, struct vgpu_hello_args, 0),
 	OP0(VGPU_OP_GOODBYE, vgpu_exec_goodbye, 0),
+	OP0(VGPU_OP_THREAD_EXIT, vgpu_exec_thread_exit, 0),
 	OP0(VGPU_OP_DEVICE_GET_COUNT, vgpu_exec_device_get_count, 0),
 	OP(VGPU_OP_DEVICE_GET_INFO, vgpu_exec_device_get_info, struct vgpu_device_info_args, 0),
 	OP(VGPU_OP_PRIMARY_CTX_RETAIN, vgpu_exec_primary_ctx_retain, struct vgpu_primary_ctx_args, 0),
@@ -77,6 +80,12 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_STREAM_QUERY, vgpu_exec_stream_query, struct vgpu_stream_args, IN_CTX),
 	OP(VGPU_OP_STREAM_WAIT_EVENT, vgpu_exec_stream_wait_event,
 	   struct vgpu_stream_wait_event_args, IN_CTX),
+	OP(VGPU_OP_LAUNCH_HOST_FUNC, vgpu_exec_launch_host_func, struct vgpu_host_func_args,
+	   IN_CTX),
+	OP(VGPU_OP_STREAM_WAIT_VALUE, vgpu_exec_stream_wait_value, struct vgpu_stream_value_args,
+	   IN_CTX),
+	OP(VGPU_OP_STREAM_WRITE_VALUE, vgpu_exec_stream_write_value, struct vgpu_stream_value_args,
+	   IN_CTX),
 	OP(VGPU_OP_EVENT_CREATE, vgpu_exec_event_create, struct vgpu_event_create_args, IN_CTX),
 	OP(VGPU_OP_EVENT_DESTROY, vgpu_exec_event_destroy, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_RECORD, vgpu_exec_event_record, struct vgpu_event_args, IN_CTX),
@@ -96,25 +105,75 @@ struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu
 	return NULL;
 }
 
-bool vgpu_stream(struct vgpu_session *s, uint64_t id, CUstream *out)
+struct vgpu_xstream *vgpu_stream(struct vgpu_session *s, struct vgpu_call *c, uint64_t id)
 {
-	struct vgpu_idmap_entry *e;
+	struct vgpu_xstream *xs = vgpu_xstream_find(s, id, c->hdr->thread);
 
-	switch (id) {
-	case VGPU_STREAM_NULL:
-		*out = NULL;
-		return true;
-	case VGPU_STREAM_LEGACY:
-		*out = CU_STREAM_LEGACY;
-		return true;
-	case VGPU_STREAM_PER_THREAD:
-		*out = CU_STREAM_PER_THREAD;
-		return true;
+	/* Errors of work on it are kept under the guest's name for it. */
+	if (xs)
+		c->stream = id;
+	return xs;
+}
+
+CUresult vgpu_answer_after(struct vgpu_session *s, struct vgpu_call *c, struct vgpu_xstream *xs,
+			   struct vgpu_wait **out)
+{
+	struct vgpu_xctx *x = vgpu_xctx_of(s, xs->ctx_id);
+	struct vgpu_wait *w = x ? vgpu_wait_new(VGPU_WAIT_ANSWER, x, 1) : NULL;
+	CUresult r;
+
+	if (!w)
+		return x ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_CONTEXT;
+	r = vgpu_wait_record(s, w, x, xs);
+	if (r != CUDA_SUCCESS) {
+		vgpu_wait_discard(s, w);
+		return r;
 	}
-	e = vgpu_obj(s, id, VGPU_OBJ_STREAM);
-	if (!e)
+	w->tag = c->hdr->tag;
+	w->flags = c->hdr->flags;
+	w->thread = c->hdr->thread;
+	w->stream = c->stream;
+	vgpu_wait_queue(s, w);
+	c->deferred = true;
+	if (out)
+		*out = w;
+	return VGPU_DEFERRED;
+}
+
+void vgpu_retire_after(struct vgpu_session *s, uint32_t slot, uint64_t seq,
+		       struct vgpu_xstream *xs)
+{
+	struct vgpu_xctx *x = xs ? vgpu_xctx_of(s, xs->ctx_id) : NULL;
+	struct vgpu_wait *w = x ? vgpu_wait_new(VGPU_WAIT_RETIRE, x, 1) : NULL;
+
+	if (w && vgpu_wait_record(s, w, x, xs) == CUDA_SUCCESS) {
+		w->slot = slot;
+		w->seq = seq;
+		vgpu_wait_queue(s, w);
+		return;
+	}
+	if (w)
+		vgpu_wait_discard(s, w);
+	/* No event to wait on: the copy's end cannot be seen, so wait for it here. */
+	if (xs)
+		s->drv.StreamSynchronize(xs->h);
+	vgpu_session_retire_now(s, slot, seq);
+}
+
+bool vgpu_bulk_seq_ok(struct vgpu_session *s, const struct vgpu_call *c,
+		      const struct vgpu_bulk_ref *r, uint64_t seq, uint32_t *slot)
+{
+	if (seq != c->hdr->seal || r->off % s->bulk_slot_size) {
+		fprintf(stderr,
+			"vgpu-executor: session %lu: bulk sequence %lu at ring position %lu: "
+			"out of ring order, closing the session\n",
+			(unsigned long)s->ch->session_id, (unsigned long)seq,
+			(unsigned long)(c->hdr->seal - 1));
+		vgpu_store32(&s->ctrl->exec_error, CUDA_ERROR_INVALID_VALUE);
+		s->closing = true;
 		return false;
-	*out = e->obj;
+	}
+	*slot = (uint32_t)(r->off / s->bulk_slot_size);
 	return true;
 }
 
@@ -135,8 +194,18 @@ static void forget_one(struct vgpu_idmap_entry *e, void *arg)
 	struct forget_arg *a = arg;
 
 	/* The driver freed these with their context; only the ids are left. */
-	if (e->type != VGPU_OBJ_CTX && e->type != VGPU_OBJ_LIBRARY && e->aux32 == a->ctx_id)
-		vgpu_idmap_remove(&a->s->handles, e);
+	if (e->type == VGPU_OBJ_CTX || e->type == VGPU_OBJ_LIBRARY || e->aux32 != a->ctx_id)
+		return;
+	if (e->type == VGPU_OBJ_EVENT) {
+		struct vgpu_xevent *ev = e->obj;
+
+		/* No wait polls it any more: the context's waits were aborted first. */
+		if (ev->polled)
+			ev->destroyed = true;
+		else
+			free(ev);
+	}
+	vgpu_idmap_remove(&a->s->handles, e);
 }
 
 void vgpu_forget_ctx_objects(struct vgpu_session *s, uint64_t ctx_id)
@@ -149,7 +218,7 @@ void vgpu_forget_ctx_objects(struct vgpu_session *s, uint64_t ctx_id)
 /* Make the header's context the worker's current one. */
 static CUresult enter_ctx(struct vgpu_session *s, uint64_t ctx_id)
 {
-	CUcontext want = NULL;
+	struct vgpu_xctx *x = NULL;
 	CUresult r;
 
 	if (ctx_id == s->current_id && (ctx_id == 0 || s->current))
@@ -157,15 +226,16 @@ static CUresult enter_ctx(struct vgpu_session *s, uint64_t ctx_id)
 	if (ctx_id) {
 		struct vgpu_idmap_entry *e = vgpu_obj(s, ctx_id, VGPU_OBJ_CTX);
 
-		if (!e)
+		if (!e || ((struct vgpu_xctx *)e->obj)->dead)
 			return CUDA_ERROR_INVALID_CONTEXT;
-		want = e->obj;
+		x = e->obj;
 	}
-	r = s->drv.CtxSetCurrent(want);
+	r = s->drv.CtxSetCurrent(x ? x->h : NULL);
 	if (r != CUDA_SUCCESS)
 		return r;
-	s->current = want;
+	s->current = x ? x->h : NULL;
 	s->current_id = ctx_id;
+	s->cur = x;
 	return CUDA_SUCCESS;
 }
 
@@ -176,6 +246,7 @@ void vgpu_dispatch(struct vgpu_session *s, const void *rec, uint32_t size)
 		.hdr = h,
 		.args = (const uint8_t *)rec + sizeof(*h),
 		.args_len = size - (uint32_t)sizeof(*h),
+		.stream = VGPU_KEPT_ANY_STREAM,
 	};
 	const struct vgpu_op *op = h->opcode < VGPU_OP_COUNT ? &ops[h->opcode] : NULL;
 	CUresult r;
@@ -191,12 +262,14 @@ void vgpu_dispatch(struct vgpu_session *s, const void *rec, uint32_t size)
 	else
 		r = op->fn(s, &c);
 
-	if (h->flags & VGPU_CMD_F_REPORT_ASYNC && r == CUDA_SUCCESS && s->deferred) {
-		r = s->deferred;
-		s->deferred = CUDA_SUCCESS;
-	}
+	/* A wait answers it when its work is done (waits.c). */
+	if (c.deferred)
+		return;
+	/* Errors kept from this thread's earlier asynchronous work on the same stream. */
+	if (h->flags & VGPU_CMD_F_REPORT_ASYNC && r == CUDA_SUCCESS)
+		r = vgpu_take_error(s, h->thread, h->ctx, c.stream);
 	if (h->flags & VGPU_CMD_F_REPLY)
 		vgpu_session_reply(s, h->tag, (uint32_t)r, c.out, c.out_len);
-	else if (r != CUDA_SUCCESS && !s->deferred)
-		s->deferred = r;
+	else if (r != CUDA_SUCCESS)
+		vgpu_keep_error(s, h->thread, h->ctx, c.stream, r);
 }

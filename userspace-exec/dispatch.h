@@ -13,7 +13,12 @@ struct vgpu_call {
 	uint32_t args_len;	/* bytes from args to the end of the record */
 	uint8_t out[VGPU_CQ_INLINE];
 	uint32_t out_len;
+	uint64_t stream;	/* the stream the call ran on (for kept errors), or VGPU_KEPT_ANY_STREAM */
+	bool deferred;		/* a wait answers it later (the handler queued one) */
 };
+
+/* A handler's answer when it queued a wait that will answer (or keep the error) later. */
+#define VGPU_DEFERRED	((CUresult)0x7fff0000)
 
 typedef CUresult (*vgpu_handler)(struct vgpu_session *s, struct vgpu_call *c);
 
@@ -60,6 +65,10 @@ CUresult vgpu_exec_stream_destroy(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_stream_synchronize(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_stream_query(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_stream_wait_event(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_launch_host_func(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_stream_wait_value(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_stream_write_value(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_thread_exit(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_create(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_destroy(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_record(struct vgpu_session *s, struct vgpu_call *c);
@@ -72,8 +81,35 @@ CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c);
 /* The object of @type (or, for VGPU_OBJ_FUNCTION, a kernel) named @id, or NULL. */
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type);
 
-/* Resolve a stream id: 0, 1, 2 are the default streams. False for an unknown id. */
-bool vgpu_stream(struct vgpu_session *s, uint64_t id, CUstream *out);
+/*
+ * Resolve the stream a call names (0, 1 the legacy stream, 2 the calling
+ * guest thread's per-thread default stream) and note it in @c for kept
+ * errors.  NULL for an unknown id.
+ */
+struct vgpu_xstream *vgpu_stream(struct vgpu_session *s, struct vgpu_call *c, uint64_t id);
+
+/*
+ * Queue a wait that answers @c once @xs reached this point (status and kept
+ * errors then), and give it in *@out if @out is not NULL.  Returns
+ * VGPU_DEFERRED, or an error to answer at once.
+ */
+CUresult vgpu_answer_after(struct vgpu_session *s, struct vgpu_call *c, struct vgpu_xstream *xs,
+			   struct vgpu_wait **out);
+
+/* Free @dptr in the driver and forget it (a wait's completion; the work using it is done). */
+CUresult vgpu_mem_free_now(struct vgpu_session *s, uint64_t dptr);
+
+/* Record that @slot's outgoing data of @seq is read once @xs reached this point. */
+void vgpu_retire_after(struct vgpu_session *s, uint32_t slot, uint64_t seq,
+		       struct vgpu_xstream *xs);
+
+/*
+ * Check an outgoing bulk reference's sequence number: it must be the
+ * record's own (its seal), which makes sequence order ring order.  A
+ * violation closes the session.  Returns the slot the data starts at.
+ */
+bool vgpu_bulk_seq_ok(struct vgpu_session *s, const struct vgpu_call *c,
+		      const struct vgpu_bulk_ref *r, uint64_t seq, uint32_t *slot);
 
 /* The bulk bytes @r names, or NULL when it does not lie inside the bulk area. */
 uint8_t *vgpu_bulk(struct vgpu_session *s, const struct vgpu_bulk_ref *r);

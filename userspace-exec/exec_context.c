@@ -4,16 +4,58 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "waits.h"
 #include "vgpu/regs.h"
 
-/* Pin the bulk area once a context exists, so copies through it are real DMA. */
-static void register_bulk(struct vgpu_session *s)
+/*
+ * Pin the channel once a context exists, so copies through its bulk area are
+ * real DMA and the GPU can read the guest's host-function flags.  Without
+ * that, copies go through a pinned mirror of the bulk area, and host
+ * functions are refused.
+ */
+static void register_channel(struct vgpu_session *s)
 {
-	if (s->bulk_registered || !s->current)
+	const struct vgpu_layout *l = &s->ch->layout;
+	CUdeviceptr flags = 0;
+
+	if (s->bulk_registered || s->stage || !s->current)
 		return;
-	if (s->drv.MemHostRegister(s->bulk, s->bulk_size, CU_MEMHOSTREGISTER_PORTABLE) ==
-	    CUDA_SUCCESS)
+	if (s->drv.MemHostRegister(s->channel, l->channel_stride,
+				   CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP) ==
+	    CUDA_SUCCESS) {
 		s->bulk_registered = true;
+		if (s->drv.MemHostGetDevicePointer(&flags, s->ctrl->host_flag, 0) == CUDA_SUCCESS)
+			s->host_flags = flags;
+		return;
+	}
+	if (s->drv.MemAllocHost((void **)&s->stage, s->bulk_size) != CUDA_SUCCESS) {
+		s->stage = NULL;
+		fprintf(stderr, "vgpu-executor: session %lu: the channel cannot be pinned; copies "
+				"wait in the driver\n", (unsigned long)s->ch->session_id);
+	}
+}
+
+/* Make context entry @x the worker's current context. */
+static void make_current(struct vgpu_session *s, struct vgpu_xctx *x)
+{
+	if (s->drv.CtxSetCurrent(x->h) == CUDA_SUCCESS) {
+		s->current = x->h;
+		s->current_id = x->id;
+		s->cur = x;
+	}
+}
+
+/* The context entry leaves the table; it stays allocated until the session ends. */
+static void bury_ctx(struct vgpu_session *s, struct vgpu_xctx *x)
+{
+	if (s->cur == x) {
+		s->cur = NULL;
+		s->current = NULL;
+		s->current_id = 0;
+	}
+	x->dead = true;
+	x->dead_next = s->dead_ctxs;
+	s->dead_ctxs = x;
 }
 
 CUresult vgpu_exec_hello(struct vgpu_session *s, struct vgpu_call *c)
@@ -48,6 +90,8 @@ CUresult vgpu_exec_hello(struct vgpu_session *s, struct vgpu_call *c)
 	if (r != CUDA_SUCCESS)
 		return r;
 	out.mem_quota = s->ch->mem_quota;
+	/* Host functions need the channel pinned; known only once a context exists. */
+	out.features = VGPU_FEATURE_HOST_FUNC;
 	if (!out.mem_quota && out.device_count > 0 && s->drv.DeviceTotalMem(&total_b, 0) == 0)
 		out.mem_quota = total_b;
 	vgpu_answer(c, &out, sizeof(out));
@@ -106,31 +150,43 @@ CUresult vgpu_exec_device_get_info(struct vgpu_session *s, struct vgpu_call *c)
 	return CUDA_SUCCESS;
 }
 
-/* Bind @id to context @ctx; an id already bound must name the same context. */
-static CUresult bind_ctx(struct vgpu_session *s, uint64_t id, CUcontext ctx, int device)
+/* Bind @id to primary context @ctx; an id already bound must name the same context. */
+static CUresult bind_ctx(struct vgpu_session *s, uint64_t id, CUcontext ctx, int device,
+			 struct vgpu_xctx **out)
 {
 	struct vgpu_idmap_entry *e = vgpu_idmap_find(&s->handles, id);
+	struct vgpu_xctx *x;
 
 	if (id < VGPU_FIRST_ID || id > UINT32_MAX)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (e) {
-		if (e->type != VGPU_OBJ_CTX)
+		x = e->obj;
+		if (e->type != VGPU_OBJ_CTX || !x->primary || x->h != ctx || x->device != device)
 			return CUDA_ERROR_INVALID_VALUE;
-		e->obj = ctx;
+		/* Retained again after a reset: the entry serves the new life. */
+		x->dead = false;
+		*out = x;
 		return CUDA_SUCCESS;
 	}
-	e = vgpu_idmap_insert(&s->handles, id, VGPU_OBJ_CTX);
-	if (!e)
+	x = vgpu_xctx_new(ctx, id, device, true);
+	if (!x)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	e->obj = ctx;
+	e = vgpu_idmap_insert(&s->handles, id, VGPU_OBJ_CTX);
+	if (!e) {
+		vgpu_xctx_free(x);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	e->obj = x;
 	e->aux32 = (uint32_t)device;
 	e->aux = 1;	/* primary context */
+	*out = x;
 	return CUDA_SUCCESS;
 }
 
 CUresult vgpu_exec_primary_ctx_retain(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_primary_ctx_args *a = (const void *)c->args;
+	struct vgpu_xctx *x;
 	CUcontext ctx;
 	CUdevice dev;
 	CUresult r;
@@ -142,16 +198,15 @@ CUresult vgpu_exec_primary_ctx_retain(struct vgpu_session *s, struct vgpu_call *
 		r = s->drv.DevicePrimaryCtxRetain(&ctx, dev);
 	if (r != CUDA_SUCCESS)
 		return r;
-	r = bind_ctx(s, a->ctx_id, ctx, a->device);
+	r = bind_ctx(s, a->ctx_id, ctx, a->device, &x);
 	if (r != CUDA_SUCCESS) {
 		s->drv.DevicePrimaryCtxRelease(dev);
 		return r;
 	}
-	/* The bulk area is registered once a context exists to register it in. */
-	if (!s->bulk_registered && s->drv.CtxSetCurrent(ctx) == CUDA_SUCCESS) {
-		s->current = ctx;
-		s->current_id = a->ctx_id;
-		register_bulk(s);
+	/* The channel is registered once a context exists to register it in. */
+	if (!s->bulk_registered && !s->stage) {
+		make_current(s, x);
+		register_channel(s);
 	}
 	return CUDA_SUCCESS;
 }
@@ -174,13 +229,23 @@ CUresult vgpu_exec_primary_ctx_reset(struct vgpu_session *s, struct vgpu_call *c
 	if (r == CUDA_SUCCESS)
 		r = s->drv.DevicePrimaryCtxReset(dev);
 	if (r == CUDA_SUCCESS && a->ctx_id) {
+		struct vgpu_idmap_entry *e = vgpu_obj(s, a->ctx_id, VGPU_OBJ_CTX);
+		struct vgpu_xctx *x = e ? e->obj : NULL;
+
 		/* Streams, events, modules and memory of the context are gone. */
-		vgpu_forget_ctx_objects(s, a->ctx_id);
-		if (s->current_id == a->ctx_id) {
-			s->current = NULL;
-			s->current_id = 0;
+		if (x && x->primary) {
+			vgpu_xctx_release(s, x, true);
+			if (s->cur == x) {
+				s->cur = NULL;
+				s->current = NULL;
+				s->current_id = 0;
+			}
 		}
+		vgpu_forget_ctx_objects(s, a->ctx_id);
+		/* The registration went with the context: the next context pins again. */
 		s->bulk_registered = false;
+		s->host_flags = 0;
+		s->stage = NULL;
 	}
 	return r;
 }
@@ -213,6 +278,7 @@ CUresult vgpu_exec_ctx_create(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_ctx_create_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e;
+	struct vgpu_xctx *x;
 	CUcontext ctx;
 	CUdevice dev;
 	CUresult r;
@@ -225,18 +291,21 @@ CUresult vgpu_exec_ctx_create(struct vgpu_session *s, struct vgpu_call *c)
 		r = s->drv.CtxCreate(&ctx, NULL, a->flags, dev);
 	if (r != CUDA_SUCCESS)
 		return r;
-	e = vgpu_idmap_insert(&s->handles, a->ctx_id, VGPU_OBJ_CTX);
+	x = vgpu_xctx_new(ctx, a->ctx_id, a->device, false);
+	e = x ? vgpu_idmap_insert(&s->handles, a->ctx_id, VGPU_OBJ_CTX) : NULL;
 	if (!e) {
+		vgpu_xctx_free(x);
 		s->drv.CtxDestroy(ctx);
 		/* cuCtxCreate made it current; it is gone again. */
 		s->drv.CtxSetCurrent(s->current);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
-	e->obj = ctx;
+	e->obj = x;
 	e->aux32 = (uint32_t)a->device;
 	s->current = ctx;
 	s->current_id = a->ctx_id;
-	register_bulk(s);
+	s->cur = x;
+	register_channel(s);
 	return CUDA_SUCCESS;
 }
 
@@ -244,26 +313,58 @@ CUresult vgpu_exec_ctx_destroy(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_ctx_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->ctx_id, VGPU_OBJ_CTX);
+	struct vgpu_xctx *x = e ? e->obj : NULL;
 	CUresult r;
 
-	if (!e || e->aux == 1)	/* unknown, or a primary context */
+	if (!x || x->primary)	/* unknown, or a primary context */
 		return CUDA_ERROR_INVALID_CONTEXT;
-	r = s->drv.CtxDestroy(e->obj);
-	if (r != CUDA_SUCCESS)
+	vgpu_xctx_release(s, x, false);
+	r = s->drv.CtxDestroy(x->h);
+	if (r != CUDA_SUCCESS) {
+		x->dead = false;	/* still there, only its streams went */
 		return r;
+	}
 	vgpu_forget_ctx_objects(s, a->ctx_id);
 	vgpu_idmap_remove(&s->handles, e);
-	if (s->current_id == a->ctx_id) {
-		s->current = NULL;
-		s->current_id = 0;
+	if (s->cur == x)
 		s->drv.CtxSetCurrent(NULL);
-	}
+	bury_ctx(s, x);
 	return CUDA_SUCCESS;
 }
 
+/*
+ * A barrier: an event on every stream of the current context (its legacy
+ * stream, every created and per-thread stream), answered when all completed.
+ */
 CUresult vgpu_exec_ctx_synchronize(struct vgpu_session *s, struct vgpu_call *c)
 {
-	return s->drv.CtxSynchronize();
+	struct vgpu_xctx *x = s->cur;
+	struct vgpu_wait *w;
+	uint32_t n = 1;
+	CUresult r;
+
+	if (!x)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	for (struct vgpu_xstream *st = x->streams; st; st = st->next)
+		n++;
+	w = vgpu_wait_new(VGPU_WAIT_ANSWER, x, n);
+	if (!w)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	r = vgpu_wait_record(s, w, x, &x->legacy);
+	for (struct vgpu_xstream *st = x->streams; st && !r; st = st->next)
+		r = vgpu_wait_record(s, w, x, st);
+	if (r != CUDA_SUCCESS) {
+		vgpu_wait_discard(s, w);
+		return r;
+	}
+	w->xs = NULL;
+	w->tag = c->hdr->tag;
+	w->flags = c->hdr->flags;
+	w->thread = c->hdr->thread;
+	w->stream = VGPU_KEPT_ANY_STREAM;
+	vgpu_wait_queue(s, w);
+	c->deferred = true;
+	return VGPU_DEFERRED;
 }
 
 CUresult vgpu_exec_ctx_get_limit(struct vgpu_session *s, struct vgpu_call *c)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "waits.h"
 
 CUresult vgpu_exec_mem_alloc(struct vgpu_session *s, struct vgpu_call *c)
 {
@@ -33,21 +34,69 @@ CUresult vgpu_exec_mem_alloc(struct vgpu_session *s, struct vgpu_call *c)
 	return CUDA_SUCCESS;
 }
 
-CUresult vgpu_exec_mem_free(struct vgpu_session *s, struct vgpu_call *c)
+CUresult vgpu_mem_free_now(struct vgpu_session *s, uint64_t dptr)
 {
-	const struct vgpu_mem_free_args *a = (const void *)c->args;
-	struct vgpu_idmap_entry *e = vgpu_idmap_find(&s->allocs, a->dptr);
+	struct vgpu_idmap_entry *e = vgpu_idmap_find(&s->allocs, dptr);
 	CUresult r;
 
-	/* Only what this session allocated; module globals and the like are not its to free. */
 	if (!e)
-		return a->dptr ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
-	r = s->drv.MemFree(a->dptr);
+		return CUDA_ERROR_INVALID_VALUE;
+	r = s->drv.MemFree(dptr);
 	if (r != CUDA_SUCCESS)
 		return r;
 	s->mem_used -= e->aux;
 	vgpu_idmap_remove(&s->allocs, e);
 	return CUDA_SUCCESS;
+}
+
+/*
+ * cuMemFree waits for the device's work before it frees.  The worker must
+ * not wait in the driver: it records an event on every stream of the
+ * allocation's context and frees once they all completed (waits.c).
+ */
+CUresult vgpu_exec_mem_free(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_mem_free_args *a = (const void *)c->args;
+	struct vgpu_idmap_entry *e = vgpu_idmap_find(&s->allocs, a->dptr);
+	struct vgpu_xctx *x;
+	struct vgpu_wait *w;
+	uint32_t n = 1;
+
+	/* Only what this session allocated; module globals and the like are not its to free. */
+	if (!e)
+		return a->dptr ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+	x = vgpu_xctx_of(s, e->aux32);
+	if (!x || x->dead || !(c->hdr->flags & VGPU_CMD_F_REPLY))
+		return vgpu_mem_free_now(s, a->dptr);
+	if (x != s->cur && s->drv.CtxSetCurrent(x->h) != CUDA_SUCCESS)
+		return vgpu_mem_free_now(s, a->dptr);
+	for (struct vgpu_xstream *st = x->streams; st; st = st->next)
+		n++;
+	w = vgpu_wait_new(VGPU_WAIT_MEM_FREE, x, n);
+	if (w && vgpu_wait_record(s, w, x, &x->legacy) == CUDA_SUCCESS) {
+		CUresult r = CUDA_SUCCESS;
+
+		for (struct vgpu_xstream *st = x->streams; st && !r; st = st->next)
+			r = vgpu_wait_record(s, w, x, st);
+		if (r == CUDA_SUCCESS) {
+			if (x != s->cur)
+				s->drv.CtxSetCurrent(s->current);
+			w->xs = NULL;
+			w->tag = c->hdr->tag;
+			w->flags = c->hdr->flags;
+			w->thread = c->hdr->thread;
+			w->stream = VGPU_KEPT_ANY_STREAM;
+			w->dptr = a->dptr;
+			vgpu_wait_queue(s, w);
+			c->deferred = true;
+			return VGPU_DEFERRED;
+		}
+	}
+	if (w)
+		vgpu_wait_discard(s, w);
+	if (x != s->cur)
+		s->drv.CtxSetCurrent(s->current);
+	return vgpu_mem_free_now(s, a->dptr);
 }
 
 CUresult vgpu_exec_mem_get_info(struct vgpu_session *s, struct vgpu_call *c)
@@ -71,49 +120,36 @@ CUresult vgpu_exec_mem_get_info(struct vgpu_session *s, struct vgpu_call *c)
 }
 
 /*
- * Bulk sequence @seq may be reused once the copy just issued on @stream has
- * read it.  Registered memory is read by DMA after the call returns, so an
- * event marks the end; pageable memory was staged before the call returned,
- * and a failed copy reads nothing: then nothing is in flight.
+ * Outgoing bulk data is read by DMA after the call returned (the bulk area
+ * is registered): its slot retires once the stream passed the copy.  When
+ * the area could not be registered, the bytes go through a pinned mirror
+ * (s->stage) instead, never through pageable memory: the driver would wait
+ * in the call for a pageable copy.
  */
-static void retire_after(struct vgpu_session *s, uint64_t seq, bool in_flight, CUstream stream)
-{
-	struct vgpu_retire *slot;
-	CUevent ev = NULL;
-
-	if (seq == 0)
-		return;
-	if (s->retire_tail - s->retire_head == VGPU_RETIRE_SLOTS)
-		vgpu_session_retire(s, true);
-	if (in_flight && s->bulk_registered) {
-		if (s->drv.EventCreate(&ev, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
-			ev = NULL;
-			s->drv.StreamSynchronize(stream);
-		} else if (s->drv.EventRecord(ev, stream) != CUDA_SUCCESS) {
-			s->drv.EventDestroy(ev);
-			ev = NULL;
-			s->drv.StreamSynchronize(stream);
-		}
-	}
-	slot = &s->retire[s->retire_tail % VGPU_RETIRE_SLOTS];
-	slot->seq = seq;
-	slot->done = ev;
-	s->retire_tail++;
-}
-
 CUresult vgpu_exec_memcpy_htod(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_memcpy_htod_args *a = (const void *)c->args;
 	uint8_t *src = vgpu_bulk(s, &a->src);
-	CUstream st;
+	struct vgpu_xstream *xs;
+	uint32_t slot;
 	CUresult r;
 
-	if (!src || !vgpu_stream(s, a->stream, &st)) {
-		retire_after(s, a->bulk_seq, false, NULL);
-		return src ? CUDA_ERROR_INVALID_HANDLE : CUDA_ERROR_INVALID_VALUE;
+	if (!src || !vgpu_bulk_seq_ok(s, c, &a->src, a->bulk_seq, &slot))
+		return CUDA_ERROR_INVALID_VALUE;
+	xs = vgpu_stream(s, c, a->stream);
+	if (!xs) {
+		vgpu_session_retire_now(s, slot, a->bulk_seq);
+		return CUDA_ERROR_INVALID_HANDLE;
 	}
-	r = s->drv.MemcpyHtoDAsync(a->dst, src, a->src.len, st);
-	retire_after(s, a->bulk_seq, r == CUDA_SUCCESS, st);
+	if (s->stage) {
+		memcpy(s->stage + a->src.off, src, a->src.len);
+		src = s->stage + a->src.off;
+	}
+	r = s->drv.MemcpyHtoDAsync(a->dst, src, a->src.len, xs->h);
+	if (r != CUDA_SUCCESS || !(s->bulk_registered || s->stage))
+		vgpu_session_retire_now(s, slot, a->bulk_seq);	/* read already, or not at all */
+	else
+		vgpu_retire_after(s, slot, a->bulk_seq, xs);
 	return r;
 }
 
@@ -121,51 +157,68 @@ CUresult vgpu_exec_memcpy_htod_inline(struct vgpu_session *s, struct vgpu_call *
 {
 	const struct vgpu_memcpy_htod_inline_args *a = (const void *)c->args;
 	const uint8_t *src = vgpu_trailing(c, sizeof(*a), a->len);
-	CUstream st;
+	struct vgpu_xstream *xs;
 
 	if (!src)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!vgpu_stream(s, a->stream, &st))
+	xs = vgpu_stream(s, c, a->stream);
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	/* The record is pageable memory: the driver stages it before returning. */
-	return s->drv.MemcpyHtoDAsync(a->dst, src, a->len, st);
+	/*
+	 * The record is pageable memory: the driver takes copies this small
+	 * into its own buffers before it returns.
+	 */
+	return s->drv.MemcpyHtoDAsync(a->dst, src, a->len, xs->h);
 }
 
+/* Answered once the bytes are in bulk, where the guest reads them (a wait, not a block). */
 CUresult vgpu_exec_memcpy_dtoh(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_memcpy_dtoh_args *a = (const void *)c->args;
-	uint8_t *dst = vgpu_bulk(s, &a->dst);
-	CUstream st;
+	uint8_t *dst = vgpu_bulk(s, &a->dst), *to;
+	struct vgpu_xstream *xs;
+	struct vgpu_wait *w;
 	CUresult r;
 
 	if (!dst)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!vgpu_stream(s, a->stream, &st))
+	xs = vgpu_stream(s, c, a->stream);
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	r = s->drv.MemcpyDtoHAsync(dst, a->src, a->dst.len, st);
-	/* Answered once the bytes are in bulk, where the guest reads them. */
-	if (r == CUDA_SUCCESS)
-		r = s->drv.StreamSynchronize(st);
+	to = s->stage ? s->stage + a->dst.off : dst;
+	r = s->drv.MemcpyDtoHAsync(to, a->src, a->dst.len, xs->h);
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (!(c->hdr->flags & VGPU_CMD_F_REPLY))
+		return CUDA_SUCCESS;	/* nobody reads the bytes: a hostile or broken guest */
+	r = vgpu_answer_after(s, c, xs, &w);
+	if (r == VGPU_DEFERRED && s->stage) {
+		w->copy_src = to;
+		w->copy_dst = dst;
+		w->copy_len = a->dst.len;
+	}
 	return r;
 }
 
 CUresult vgpu_exec_memcpy_dtod(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_memcpy_dtod_args *a = (const void *)c->args;
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
-	if (!vgpu_stream(s, a->stream, &st))
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return s->drv.MemcpyDtoDAsync(a->dst, a->src, a->len, st);
+	return s->drv.MemcpyDtoDAsync(a->dst, a->src, a->len, xs->h);
 }
 
 CUresult vgpu_exec_memset(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_memset_args *a = (const void *)c->args;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 	CUstream st;
 
-	if (!vgpu_stream(s, a->stream, &st))
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
+	st = xs->h;
 	if (a->height == 0) {
 		switch (a->elem_size) {
 		case 1:

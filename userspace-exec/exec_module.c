@@ -28,19 +28,14 @@ CUresult vgpu_exec_image_upload(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_image_upload_args *a = (const void *)c->args;
 	uint8_t *src = vgpu_bulk(s, &a->src);
-	struct vgpu_retire *slot;
+	uint32_t slot;
 	int r;
 
-	r = src ? vgpu_module_cache_stage(&s->cache, a->hash, a->total, a->offset, src, a->src.len)
-		: CUDA_ERROR_INVALID_VALUE;
-	/* Copied out already: the bytes can go back to the guest in order. */
-	if (a->bulk_seq) {
-		if (s->retire_tail - s->retire_head == VGPU_RETIRE_SLOTS)
-			vgpu_session_retire(s, true);
-		slot = &s->retire[s->retire_tail++ % VGPU_RETIRE_SLOTS];
-		slot->seq = a->bulk_seq;
-		slot->done = NULL;
-	}
+	if (!src || !vgpu_bulk_seq_ok(s, c, &a->src, a->bulk_seq, &slot))
+		return CUDA_ERROR_INVALID_VALUE;
+	r = vgpu_module_cache_stage(&s->cache, a->hash, a->total, a->offset, src, a->src.len);
+	/* Copied out already: the slot goes back to the guest at once. */
+	vgpu_session_retire_now(s, slot, a->bulk_seq);
 	return (CUresult)r;
 }
 
@@ -254,19 +249,19 @@ CUresult vgpu_exec_launch_kernel(struct vgpu_session *s, struct vgpu_call *c)
 		CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
 		CU_LAUNCH_PARAM_END,
 	};
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
 	if (!f)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (!params || a->param_size > VGPU_MAX_PARAM_BYTES)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!vgpu_stream(s, a->stream, &st))
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
 	/*
 	 * The guest packed the parameters at the offsets the driver reported;
 	 * the driver copies the buffer at launch, so the record may be reused.
 	 */
 	return s->drv.LaunchKernel(f->obj, a->grid[0], a->grid[1], a->grid[2], a->block[0],
-				   a->block[1], a->block[2], a->shared_mem, st, NULL,
+				   a->block[1], a->block[2], a->shared_mem, xs->h, NULL,
 				   a->param_size ? extra : NULL);
 }

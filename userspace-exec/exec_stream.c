@@ -1,128 +1,229 @@
 // SPDX-License-Identifier: MIT
-/* Streams and events.  Creation is asynchronous: the guest chose the id. */
+/*
+ * Streams, events, host functions and stream memory operations.  Creation is
+ * asynchronous: the guest chose the id.  Nothing here waits in the driver:
+ * a synchronisation becomes a wait that answers when its event completed.
+ */
+#include <stdlib.h>
+
 #include "dispatch.h"
-
-static CUresult add(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type, void *obj)
-{
-	struct vgpu_idmap_entry *e = vgpu_idmap_insert(&s->handles, id, type);
-
-	if (!e)
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	e->obj = obj;
-	e->aux32 = (uint32_t)s->current_id;
-	return CUDA_SUCCESS;
-}
+#include "waits.h"
 
 CUresult vgpu_exec_stream_create(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_stream_create_args *a = (const void *)c->args;
-	CUstream st;
-	CUresult r;
 
-	if (a->id < VGPU_FIRST_ID || vgpu_idmap_find(&s->handles, a->id))
-		return CUDA_ERROR_INVALID_VALUE;
-	r = s->drv.StreamCreateWithPriority(&st, a->flags, a->priority);
-	if (r != CUDA_SUCCESS)
-		return r;
-	r = add(s, a->id, VGPU_OBJ_STREAM, st);
-	if (r != CUDA_SUCCESS)
-		s->drv.StreamDestroy(st);
-	return r;
+	return vgpu_xstream_create(s, a->id, a->flags, a->priority);
 }
 
 CUresult vgpu_exec_stream_destroy(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_stream_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->stream, VGPU_OBJ_STREAM);
-	CUresult r;
 
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
-	r = s->drv.StreamDestroy(e->obj);
-	if (r == CUDA_SUCCESS)
-		vgpu_idmap_remove(&s->handles, e);
-	return r;
+	return vgpu_xstream_destroy(s, e->obj);
 }
 
 CUresult vgpu_exec_stream_synchronize(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_stream_args *a = (const void *)c->args;
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
-	if (!vgpu_stream(s, a->stream, &st))
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return s->drv.StreamSynchronize(st);
+	return vgpu_answer_after(s, c, xs, NULL);
 }
 
 CUresult vgpu_exec_stream_query(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_stream_args *a = (const void *)c->args;
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
-	if (!vgpu_stream(s, a->stream, &st))
+	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return s->drv.StreamQuery(st);
+	/* A query never blocks in the driver. */
+	return s->drv.StreamQuery(xs->h);
 }
 
 CUresult vgpu_exec_stream_wait_event(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_stream_wait_event_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->event, VGPU_OBJ_EVENT);
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
-	if (!e || !vgpu_stream(s, a->stream, &st))
+	if (!e || !xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return s->drv.StreamWaitEvent(st, e->obj, a->flags);
+	return s->drv.StreamWaitEvent(xs->h, ((struct vgpu_xevent *)e->obj)->h, a->flags);
 }
+
+/*
+ * A host function runs in the guest (decision 12).  The stream records an
+ * event and then waits on the GPU for the guest's flag; when the event
+ * completes, the worker asks the guest to run the function, and the guest
+ * stores the flag when it returned.  The worker waits for nothing.
+ */
+CUresult vgpu_exec_launch_host_func(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_host_func_args *a = (const void *)c->args;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
+	struct vgpu_wait *w;
+	CUresult r;
+
+	if (!xs)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (a->slot >= VGPU_HOST_FLAGS)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!s->host_flags)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	w = vgpu_wait_new(VGPU_WAIT_HOST_FUNC, s->cur, 1);
+	if (!w)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	r = vgpu_wait_record(s, w, s->cur, xs);
+	if (r == CUDA_SUCCESS)
+		/* The guest's flag word, 32 bits: GEQ compares wrapping generations. */
+		r = s->drv.StreamWaitValue32(xs->h,
+					     s->host_flags + a->slot * sizeof(uint64_t),
+					     (cuuint32_t)a->gen, CU_STREAM_WAIT_VALUE_GEQ);
+	if (r != CUDA_SUCCESS) {
+		vgpu_wait_discard(s, w);
+		return r;
+	}
+	w->msg.cookie = a->cookie;
+	w->msg.gen = a->gen;
+	w->msg.slot = a->slot;
+	w->callback = a->callback != 0;
+	vgpu_wait_queue(s, w);
+	return CUDA_SUCCESS;
+}
+
+CUresult vgpu_exec_stream_wait_value(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_stream_value_args *a = (const void *)c->args;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
+
+	if (!xs)
+		return CUDA_ERROR_INVALID_HANDLE;
+	/* The address is device memory: the GPU's own checks apply, as natively. */
+	if (a->width == 4)
+		return s->drv.StreamWaitValue32(xs->h, a->addr, (cuuint32_t)a->value, a->flags);
+	if (a->width == 8)
+		return s->drv.StreamWaitValue64(xs->h, a->addr, a->value, a->flags);
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult vgpu_exec_stream_write_value(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_stream_value_args *a = (const void *)c->args;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
+
+	if (!xs)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (a->width == 4)
+		return s->drv.StreamWriteValue32(xs->h, a->addr, (cuuint32_t)a->value, a->flags);
+	if (a->width == 8)
+		return s->drv.StreamWriteValue64(xs->h, a->addr, a->value, a->flags);
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult vgpu_exec_thread_exit(struct vgpu_session *s, struct vgpu_call *c)
+{
+	vgpu_gthread_exit(s, c->hdr->thread);
+	return CUDA_SUCCESS;
+}
+
+/* ---- events ---- */
 
 CUresult vgpu_exec_event_create(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_event_create_args *a = (const void *)c->args;
-	CUevent ev;
+	struct vgpu_idmap_entry *e;
+	struct vgpu_xevent *ev;
 	CUresult r;
 
 	if (a->id < VGPU_FIRST_ID || vgpu_idmap_find(&s->handles, a->id))
 		return CUDA_ERROR_INVALID_VALUE;
-	r = s->drv.EventCreate(&ev, a->flags);
-	if (r != CUDA_SUCCESS)
+	ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	r = s->drv.EventCreate(&ev->h, a->flags);
+	if (r != CUDA_SUCCESS) {
+		free(ev);
 		return r;
-	r = add(s, a->id, VGPU_OBJ_EVENT, ev);
-	if (r != CUDA_SUCCESS)
-		s->drv.EventDestroy(ev);
-	return r;
+	}
+	e = vgpu_idmap_insert(&s->handles, a->id, VGPU_OBJ_EVENT);
+	if (!e) {
+		s->drv.EventDestroy(ev->h);
+		free(ev);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	ev->ctx_id = (uint32_t)s->current_id;
+	e->obj = ev;
+	e->aux32 = (uint32_t)s->current_id;
+	return CUDA_SUCCESS;
 }
 
 CUresult vgpu_exec_event_destroy(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_event_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->event, VGPU_OBJ_EVENT);
-	CUresult r;
+	struct vgpu_xevent *ev;
 
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
-	r = s->drv.EventDestroy(e->obj);
-	if (r == CUDA_SUCCESS)
-		vgpu_idmap_remove(&s->handles, e);
-	return r;
+	ev = e->obj;
+	vgpu_idmap_remove(&s->handles, e);
+	/* A wait still polls it: the driver's event goes when that wait is done. */
+	if (ev->polled) {
+		ev->destroyed = true;
+		return CUDA_SUCCESS;
+	}
+	s->drv.EventDestroy(ev->h);
+	free(ev);
+	return CUDA_SUCCESS;
 }
 
 CUresult vgpu_exec_event_record(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_event_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->event, VGPU_OBJ_EVENT);
-	CUstream st;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
 
-	if (!e || !vgpu_stream(s, a->stream, &st))
+	if (!e || !xs)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return s->drv.EventRecord(e->obj, st);
+	return s->drv.EventRecord(((struct vgpu_xevent *)e->obj)->h, xs->h);
 }
 
+/* Polls the guest's event itself: it completes with the record it had when the call came. */
 CUresult vgpu_exec_event_synchronize(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_event_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->event, VGPU_OBJ_EVENT);
+	struct vgpu_xevent *ev;
+	struct vgpu_xctx *x;
+	struct vgpu_wait *w;
+	CUresult q;
 
-	return e ? s->drv.EventSynchronize(e->obj) : CUDA_ERROR_INVALID_HANDLE;
+	if (!e)
+		return CUDA_ERROR_INVALID_HANDLE;
+	ev = e->obj;
+	q = s->drv.EventQuery(ev->h);
+	if (q != CUDA_ERROR_NOT_READY)
+		return q;
+	x = vgpu_xctx_of(s, ev->ctx_id);
+	w = x ? vgpu_wait_new(VGPU_WAIT_ANSWER, x, 0) : NULL;
+	if (!w)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ev->polled++;
+	w->borrowed = ev;
+	w->tag = c->hdr->tag;
+	w->flags = c->hdr->flags;
+	w->thread = c->hdr->thread;
+	w->stream = VGPU_KEPT_ANY_STREAM;
+	vgpu_wait_queue(s, w);
+	c->deferred = true;
+	return VGPU_DEFERRED;
 }
 
 CUresult vgpu_exec_event_query(struct vgpu_session *s, struct vgpu_call *c)
@@ -130,7 +231,7 @@ CUresult vgpu_exec_event_query(struct vgpu_session *s, struct vgpu_call *c)
 	const struct vgpu_event_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *e = vgpu_obj(s, a->event, VGPU_OBJ_EVENT);
 
-	return e ? s->drv.EventQuery(e->obj) : CUDA_ERROR_INVALID_HANDLE;
+	return e ? s->drv.EventQuery(((struct vgpu_xevent *)e->obj)->h) : CUDA_ERROR_INVALID_HANDLE;
 }
 
 CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c)
@@ -143,7 +244,8 @@ CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c)
 
 	if (!e0 || !e1)
 		return CUDA_ERROR_INVALID_HANDLE;
-	r = s->drv.EventElapsedTime(&ms, e0->obj, e1->obj);
+	r = s->drv.EventElapsedTime(&ms, ((struct vgpu_xevent *)e0->obj)->h,
+				    ((struct vgpu_xevent *)e1->obj)->h);
 	vgpu_answer(c, &ms, sizeof(ms));
 	return r;
 }

@@ -12,6 +12,7 @@
 #include "idmap.h"
 #include "module_cache.h"
 #include "real_driver.h"
+#include "streams.h"
 #include "vgpu/bar1.h"
 #include "vgpu/ring.h"
 #include "worker.h"
@@ -29,13 +30,8 @@ enum vgpu_obj_type {
 
 #define VGPU_MAX_HANDLES	(1u << 20)
 #define VGPU_MAX_ALLOCS		(1u << 22)
-#define VGPU_RETIRE_SLOTS	256u
 
-/* Bulk data the copy engine may still read, in submission order. */
-struct vgpu_retire {
-	uint64_t seq;
-	CUevent done;		/* NULL: nothing in flight */
-};
+struct vgpu_wait;
 
 struct vgpu_session {
 	const struct vgpu_worker_channel *ch;
@@ -46,21 +42,36 @@ struct vgpu_session {
 	struct vgpu_channel_ctrl *ctrl;
 	struct vgpu_sq_consumer sq;
 	struct vgpu_cq_producer cq;
+	uint8_t *channel;	/* the channel's memory: control block, rings, bulk */
 	uint8_t *bulk;
 	uint64_t bulk_size;
+	uint64_t bulk_slot_size;
+	uint32_t bulk_slots;
 	bool bulk_registered;	/* pinned with the real driver: copies are real DMA */
+	uint8_t *stage;		/* when it could not be: a pinned mirror of bulk, or NULL */
+	CUdeviceptr host_flags;	/* ctrl.host_flag as the GPU sees it; 0: no host functions */
 
 	struct vgpu_idmap handles;
 	struct vgpu_idmap allocs;	/* dptr -> size */
+	struct vgpu_idmap gthreads;	/* guest thread id -> struct vgpu_gthread */
+	struct vgpu_idmap pt_streams;	/* ctx id << 32 | thread -> per-thread default stream */
 	uint64_t mem_used;
 
 	CUcontext current;	/* the worker thread's current context */
 	uint64_t current_id;
-	CUresult deferred;	/* first error of asynchronous work not yet reported */
+	struct vgpu_xctx *cur;	/* its entry, NULL when none */
+	struct vgpu_xctx *dead_ctxs;	/* released, freed at the end (streams.h) */
 	bool closing;		/* GOODBYE seen or the guest broke the protocol */
 
-	struct vgpu_retire retire[VGPU_RETIRE_SLOTS];
-	uint32_t retire_head, retire_tail;
+	/* Work the worker waits for without blocking (waits.c). */
+	struct vgpu_wait *waits, **waits_tail;
+	uint32_t nwaits, nwaits_answer;
+	uint32_t pass, arm_round;
+	int notify_fd;		/* eventfd the helper streams' callbacks write */
+	/* Messages to the guest not yet posted, and the positions of those posted. */
+	struct vgpu_msg_queued *msgs, **msgs_tail;
+	uint64_t msg_pos[64];
+	uint32_t msg_head, msg_tail, msg_budget;
 
 	struct vgpu_module_cache cache;
 	uint8_t *cmd_buf;	/* private copy of the record being executed */
@@ -77,8 +88,17 @@ void vgpu_session_reply(struct vgpu_session *s, uint64_t tag, uint32_t status, c
  */
 void vgpu_dispatch(struct vgpu_session *s, const void *rec, uint32_t size);
 
-/* Publish bulk retirement for every finished copy; with @wait, block for the oldest first. */
-void vgpu_session_retire(struct vgpu_session *s, bool wait);
+/* Bulk slot @slot's outgoing data of sequence @seq is no longer read: tell the guest. */
+void vgpu_session_retire_now(struct vgpu_session *s, uint32_t slot, uint64_t seq);
+
+/*
+ * One turn of the worker's loop besides the ring: complete the waits whose
+ * work finished and post queued messages.  Returns true if anything moved.
+ */
+bool vgpu_session_poll(struct vgpu_session *s);
+
+/* Block until every wait completed (teardown and tests only, never the loop). */
+void vgpu_session_drain(struct vgpu_session *s);
 
 /* Free every device object the session holds; the session stays usable. */
 void vgpu_session_release_objects(struct vgpu_session *s);

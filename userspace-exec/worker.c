@@ -2,10 +2,19 @@
 /*
  * A worker: one process serving one channel on the real GPU.
  *
- * The loop consumes the submission ring while there is work, keeps polling
- * for a short while after the last record (a busy guest then never needs
- * the doorbell, decision 4), and only then announces that it sleeps and
- * blocks on the doorbell eventfd.
+ * The loop consumes the submission ring and polls the waits (waits.c): it
+ * never blocks inside the driver.  When neither moves it keeps polling for
+ * a while (a busy guest then never needs the doorbell, decision 4), then
+ * announces that it sleeps and blocks on the doorbell - and, when waits are
+ * pending, on the notify eventfd their armed helper streams write.
+ *
+ * How long it polls adapts, as KVM's halt polling does: a sleep that ended
+ * soon (within the longest window) means polling longer would have caught
+ * the work, so the window grows; a long sleep means polling was wasted, so
+ * it shrinks.  An idle or lightly loaded session thus costs little CPU, a
+ * busy one never sleeps.  While a guest thread waits for an answer the
+ * window may grow further (VGPU_WAIT_POLL_US), as the driver itself spins
+ * while a host thread synchronises.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +28,12 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "waits.h"
 #include "worker.h"
+
+#define POLL_GROW_MIN_NS	(10ull * 1000)
+/* Records consumed before the waits get another look. */
+#define RECORD_BATCH		64
 
 static uint64_t now_ns(void)
 {
@@ -29,10 +43,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-static uint64_t poll_window_ns(void)
+static uint64_t env_us(const char *name, long dflt)
 {
-	const char *env = getenv("VGPU_POLL_US");
-	long us = env ? strtol(env, NULL, 10) : 200;
+	const char *env = getenv(name);
+	long us = env ? strtol(env, NULL, 10) : dflt;
 
 	return us > 0 ? (uint64_t)us * 1000 : 0;
 }
@@ -44,7 +58,7 @@ static void cpu_relax(void)
 #endif
 }
 
-static void drain_doorbell(int fd)
+static void drain_fd(int fd)
 {
 	uint64_t v;
 
@@ -52,12 +66,36 @@ static void drain_doorbell(int fd)
 		;
 }
 
+struct poll_window {
+	uint64_t cur, max;
+};
+
+/* After a sleep of @slept ns: grow the window if polling that long would have caught it. */
+static void adapt(struct poll_window *w, uint64_t slept)
+{
+	if (!w->max)
+		return;
+	if (slept <= w->max) {
+		w->cur = w->cur ? w->cur * 2 : POLL_GROW_MIN_NS;
+		if (w->cur > w->max)
+			w->cur = w->max;
+	} else {
+		w->cur /= 2;
+		if (w->cur < POLL_GROW_MIN_NS)
+			w->cur = 0;
+	}
+}
+
 int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 {
 	struct vgpu_session s;
-	uint64_t window = poll_window_ns(), idle_since = 0;
+	struct poll_window idle = { 0, env_us("VGPU_POLL_US", 200) };
+	struct poll_window waiting = { 0, env_us("VGPU_WAIT_POLL_US", 2000) };
+	uint64_t idle_since = 0;
 	int status = 0;
 
+	idle.cur = idle.max;
+	waiting.cur = waiting.max;
 	if (vgpu_session_init(&s, ch)) {
 		fprintf(stderr, "vgpu-executor: session %lu: out of memory\n",
 			(unsigned long)ch->session_id);
@@ -66,12 +104,18 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 	fcntl(ch->doorbell_fd, F_SETFL, fcntl(ch->doorbell_fd, F_GETFL) | O_NONBLOCK);
 
 	while (!s.closing) {
-		enum vgpu_sq_result res = vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size);
+		enum vgpu_sq_result res = VGPU_SQ_EMPTY;
+		bool moved = false;
+		struct poll_window *win;
+		uint64_t t, start;
+		bool armed;
+		int n;
 
-		if (res == VGPU_SQ_RECORD) {
+		for (n = 0; n < RECORD_BATCH && !s.closing; n++) {
+			res = vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size);
+			if (res != VGPU_SQ_RECORD)
+				break;
 			vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
-			idle_since = 0;
-			continue;
 		}
 		if (res == VGPU_SQ_CORRUPT) {
 			fprintf(stderr, "vgpu-executor: session %lu: malformed record at %lu\n",
@@ -80,10 +124,18 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 			status = 2;
 			break;
 		}
-		vgpu_session_retire(&s, false);
+		moved = n > 0;
+		if (vgpu_session_poll(&s))
+			moved = true;
+		t = now_ns();
+		if (moved) {
+			idle_since = 0;
+			continue;
+		}
 		if (!idle_since)
-			idle_since = now_ns();
-		if (now_ns() - idle_since < window) {
+			idle_since = t;
+		win = s.nwaits_answer ? &waiting : &idle;
+		if (t - idle_since < win->cur) {
 			cpu_relax();
 			continue;
 		}
@@ -91,19 +143,23 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 		/* Announce the sleep, then look once more: a producer sees one or the other. */
 		vgpu_store32(&s.ctrl->sq_need_doorbell, 1);
 		vgpu_full_fence();
-		if (!vgpu_sq_ready(&s.sq)) {
-			if (s.retire_head != s.retire_tail) {
-				/* Copies still read bulk: wait for the oldest, the guest may need room. */
-				vgpu_session_retire(&s, true);
-			} else {
-				struct pollfd p = { .fd = ch->doorbell_fd, .events = POLLIN };
+		armed = vgpu_waits_arm(&s);
+		start = now_ns();
+		if (!vgpu_sq_ready(&s.sq) && !vgpu_session_poll(&s)) {
+			struct pollfd p[2] = {
+				{ .fd = ch->doorbell_fd, .events = POLLIN },
+				{ .fd = s.notify_fd, .events = POLLIN },
+			};
+			/* A wait that could not be armed is looked at every millisecond. */
+			int timeout = s.nwaits && !armed ? 1 : -1;
 
-				if (poll(&p, 1, -1) < 0 && errno != EINTR)
-					break;
-			}
+			if (poll(p, 2, timeout) < 0 && errno != EINTR)
+				break;
 		}
-		drain_doorbell(ch->doorbell_fd);
+		drain_fd(ch->doorbell_fd);
+		drain_fd(s.notify_fd);
 		vgpu_store32(&s.ctrl->sq_need_doorbell, 0);
+		adapt(win, now_ns() - start);
 		idle_since = 0;
 	}
 

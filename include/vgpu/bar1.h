@@ -28,6 +28,9 @@
 #define VGPU_CHANNEL_CTRL_SIZE	4096u
 #define VGPU_CACHELINE		64u
 #define VGPU_MAX_CHANNELS	64u
+#define VGPU_HOST_FLAGS		128u	/* host functions in flight per channel */
+#define VGPU_BULK_SLOTS_MAX	256u	/* the bulk area is cut into at most this many slots */
+#define VGPU_BULK_SLOT_MIN	(64u << 10)
 
 struct vgpu_bar1_header {
 	uint32_t magic;			/* VGPU_BAR1_MAGIC */
@@ -83,13 +86,34 @@ struct vgpu_channel_ctrl {
 	uint32_t cq_need_irq;		/* 1: a guest thread sleeps, raise the interrupt */
 	uint8_t pad3[VGPU_CACHELINE - 12];
 
-	/* E: bulk-area retirement and session state */
-	uint64_t bulk_retired;		/* highest bulk sequence the executor is done reading */
+	/* E: session state */
+	uint64_t unused0;		/* protocol 1.0's bulk_retired; see bulk_slot_retired */
 	uint32_t exec_state;		/* VGPU_EXEC_* */
 	uint32_t exec_error;		/* CUresult that closed the session */
 	uint64_t session_id;		/* executor's id of the session on this channel */
 	uint8_t pad4[VGPU_CACHELINE - 24];
+
+	uint8_t pad5[1024 - 5 * VGPU_CACHELINE];
+
+	/*
+	 * G: host-function flags (protocol 1.1).  The GPU waits, in stream
+	 * order, until host_flag[slot] >= gen; the guest's service thread
+	 * stores gen once it has run the host function the executor asked for.
+	 * The executor never reads these: the GPU does.
+	 */
+	uint64_t host_flag[VGPU_HOST_FLAGS];
+
+	/*
+	 * E: bulk retirement per slot (protocol 1.1).  bulk_slot_retired[i] ==
+	 * seq once the executor no longer reads the outgoing data of sequence
+	 * number seq that starts at bulk slot i.  Slots retire independently,
+	 * so data of a stream that waits does not hold back other streams'.
+	 */
+	uint64_t bulk_slot_retired[VGPU_BULK_SLOTS_MAX];
 };
+
+_Static_assert(sizeof(struct vgpu_channel_ctrl) == VGPU_CHANNEL_CTRL_SIZE,
+	       "the control block fills its page");
 
 /* The layout both sides compute from (bar1_size, channel_count). */
 struct vgpu_layout {
@@ -117,6 +141,24 @@ int vgpu_layout_compute(uint64_t bar1_size, uint32_t channel_count,
 
 /* Default channel count for a BAR1 size: 4 MiB or more per channel, 1 to VGPU_MAX_CHANNELS. */
 uint32_t vgpu_layout_default_channels(uint64_t bar1_size);
+
+/*
+ * The bulk area's slots: @bulk_size bytes are cut into *@count slots of
+ * *@slot_size bytes (a power of two, at least VGPU_BULK_SLOT_MIN; at most
+ * VGPU_BULK_SLOTS_MAX slots).  An allocation is a run of whole slots and is
+ * named by its first slot.  Both sides compute the same from the layout.
+ */
+void vgpu_bulk_geometry(uint64_t bulk_size, uint64_t *slot_size, uint32_t *count);
+
+/*
+ * Completion entries reserved for executor-to-guest messages: the guest
+ * keeps at most cq_entries - budget answers outstanding, the executor at
+ * most budget messages unconsumed, so neither crowds out the other.
+ */
+static inline uint32_t vgpu_msg_budget(uint32_t cq_entries)
+{
+	return cq_entries / 4;
+}
 
 /* Write the header for @l (the executor, once). */
 void vgpu_layout_write_header(const struct vgpu_layout *l, uint64_t generation,

@@ -15,9 +15,11 @@
  * ids start at VGPU_FIRST_ID.
  *
  * Bulk references: an (offset, len) pair inside the channel's bulk area.
- * Data the guest sends carries a bulk sequence number; the executor publishes
- * ctrl.bulk_retired once it no longer reads that data.  Data the executor
- * returns lands at the offset the guest named; the guest frees it.
+ * Data the guest sends starts at a bulk slot (include/vgpu/bar1.h) and
+ * carries a bulk sequence number that equals its record's seal (its ring
+ * position + 1), so sequence order is ring order; the executor stores it in
+ * ctrl.bulk_slot_retired[slot] once it no longer reads that data.  Data the
+ * executor returns lands at the offset the guest named; the guest frees it.
  */
 #ifndef VGPU_CALLS_H
 #define VGPU_CALLS_H
@@ -32,10 +34,22 @@
 /* Statuses outside CUresult's range. */
 #define VGPU_STATUS_NEED_IMAGE	0x10000u	/* MODULE_LOAD: upload the image first */
 
+/*
+ * Messages from the executor (protocol 1.1).  A completion whose tag has
+ * VGPU_TAG_MESSAGE set answers no call: its status says what the guest is
+ * asked to do.  Guest tags never have the bit set.
+ */
+#define VGPU_TAG_MESSAGE	(1ull << 63)
+#define VGPU_MSG_RUN_HOST_FUNC	1u	/* data: struct vgpu_msg_host_func */
+
+/* HELLO reply features (protocol 1.1). */
+#define VGPU_FEATURE_HOST_FUNC	(1u << 0)	/* streams can wait for guest host functions */
+
 enum vgpu_opcode {
 	VGPU_OP_PAD			= 0,
 	VGPU_OP_HELLO			= 1,
 	VGPU_OP_GOODBYE			= 2,
+	VGPU_OP_THREAD_EXIT		= 3,
 
 	VGPU_OP_DEVICE_GET_COUNT	= 10,
 	VGPU_OP_DEVICE_GET_INFO		= 11,
@@ -79,6 +93,9 @@ enum vgpu_opcode {
 	VGPU_OP_STREAM_SYNCHRONIZE	= 92,
 	VGPU_OP_STREAM_QUERY		= 93,
 	VGPU_OP_STREAM_WAIT_EVENT	= 94,
+	VGPU_OP_LAUNCH_HOST_FUNC	= 95,
+	VGPU_OP_STREAM_WAIT_VALUE	= 96,
+	VGPU_OP_STREAM_WRITE_VALUE	= 97,
 
 	VGPU_OP_EVENT_CREATE		= 100,
 	VGPU_OP_EVENT_DESTROY		= 101,
@@ -104,7 +121,7 @@ struct vgpu_hello_reply {	/* inline */
 	uint16_t major, minor;	/* the executor's protocol version */
 	int32_t driver_version;	/* the host driver's cuDriverGetVersion */
 	int32_t device_count;
-	uint32_t reserved;
+	uint32_t features;	/* VGPU_FEATURE_* (protocol 1.1; 0 before) */
 	uint64_t session_id;
 	uint64_t mem_quota;	/* bytes this session may allocate */
 };
@@ -295,6 +312,36 @@ struct vgpu_stream_wait_event_args {
 	uint64_t event;
 	uint32_t flags;
 	uint32_t reserved;
+};
+
+/*
+ * LAUNCH_HOST_FUNC: asynchronous.  When @stream reaches this point the
+ * executor sends VGPU_MSG_RUN_HOST_FUNC with @cookie; the stream then waits
+ * on the GPU until ctrl.host_flag[@slot] >= @gen, which the guest stores
+ * after running the function.  @callback: a cuStreamAddCallback callback
+ * (it receives the stream's status) rather than a cuLaunchHostFunc one.
+ */
+struct vgpu_host_func_args {
+	uint64_t stream;
+	uint64_t cookie;	/* the guest's; returned in the message */
+	uint64_t gen;
+	uint32_t slot;		/* < VGPU_HOST_FLAGS */
+	uint32_t callback;
+};
+struct vgpu_msg_host_func {	/* message data, inline */
+	uint64_t cookie;
+	uint64_t gen;
+	uint32_t slot;
+	uint32_t status;	/* CUresult of the stream, for callbacks */
+};
+
+/* STREAM_WAIT_VALUE / STREAM_WRITE_VALUE: cuStreamWaitValue32/64, cuStreamWriteValue32/64. */
+struct vgpu_stream_value_args {
+	uint64_t stream;
+	uint64_t addr;		/* device memory */
+	uint64_t value;
+	uint32_t flags;		/* CU_STREAM_WAIT_VALUE_* / CU_STREAM_WRITE_VALUE_* */
+	uint32_t width;		/* 4 or 8 bytes */
 };
 
 struct vgpu_event_create_args {

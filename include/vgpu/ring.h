@@ -44,7 +44,7 @@ struct vgpu_cmd_hdr {
 	uint16_t flags;		/* VGPU_CMD_F_* */
 	uint64_t tag;		/* completion tag, 0 if no completion is wanted */
 	uint32_t ctx;		/* session context id the call runs in, 0 for none */
-	uint32_t reserved;
+	uint32_t thread;	/* the guest thread that made the call (>= 1), 0 for none */
 };
 
 #define VGPU_CMD_F_REPLY	(1u << 0)	/* post a completion with hdr.tag */
@@ -139,7 +139,7 @@ static inline struct vgpu_cmd_hdr *vgpu_sq_reserve(struct vgpu_sq_producer *q, u
 		p->flags = 0;
 		p->tag = 0;
 		p->ctx = 0;
-		p->reserved = 0;
+		p->thread = 0;
 		vgpu_store_release(&p->seal, r + 1);
 	}
 	*pos = r + pad;

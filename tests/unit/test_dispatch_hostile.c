@@ -5,6 +5,8 @@
  * leaves the session usable).  Runs the decoder in process against the CI
  * test double of the driver (tests/fakecuda, not a driver).
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -23,9 +25,16 @@ static struct vgpu_session s;
 static struct vgpu_sq_producer prod;
 static struct vgpu_cq_consumer cons;
 
-/* Submit one record and run it; the answer's status (or the kept error for async calls). */
-static uint32_t call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
-		     struct vgpu_completion *ans)
+#define THREAD	1u
+#define NO_SEQ	SIZE_MAX
+
+/*
+ * Submit one record and run it; the answer's status (or the kept error for
+ * async calls).  With @seq_off, the uint64_t there receives the record's
+ * seal, as the shim writes bulk sequence numbers.
+ */
+static uint32_t call_seq(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+			 size_t seq_off, struct vgpu_completion *ans)
 {
 	struct vgpu_completion e = { 0 };
 	uint32_t size = vgpu_rec_size(len);
@@ -40,22 +49,32 @@ static uint32_t call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args
 	h->flags = flags;
 	h->tag = pos + 1;
 	h->ctx = ctx;
+	h->thread = THREAD;
 	memcpy(h + 1, args, len);
+	if (seq_off != NO_SEQ) {
+		uint64_t seq = pos + 1;
+
+		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
+	}
 	vgpu_sq_commit(&prod, h, pos);
 	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
 		return 0xffffffff;
 	vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
-	if (!(flags & VGPU_CMD_F_REPLY)) {
-		uint32_t kept = s.deferred;
-
-		s.deferred = CUDA_SUCCESS;
-		return kept;
-	}
+	/* Answers that wait for GPU work come when it is done. */
+	vgpu_session_drain(&s);
+	if (!(flags & VGPU_CMD_F_REPLY))
+		return vgpu_take_error(&s, THREAD, ctx, VGPU_KEPT_ANY_STREAM);
 	if (!vgpu_cq_pop(&cons, &e) || e.tag != pos + 1)
 		return 0xfffffffe;
 	if (ans)
 		*ans = e;
 	return e.status;
+}
+
+static uint32_t call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+		     struct vgpu_completion *ans)
+{
+	return call_seq(op, flags, ctx, args, len, NO_SEQ, ans);
 }
 
 #define SYNC(op, args) call(op, VGPU_CMD_F_REPLY, CTX, &(args), sizeof(args), NULL)
@@ -129,11 +148,22 @@ int main(void)
 	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_ERROR_INVALID_VALUE);
 	d2h.dst = (struct vgpu_bulk_ref){ 0, 64 };
 	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_SUCCESS);
-	struct vgpu_memcpy_htod_args h2d = { .dst = dptr, .src = { bulk_size, 1 }, .bulk_seq = 1 };
-	CHECK(ASYNC(VGPU_OP_MEMCPY_HTOD, h2d) == CUDA_ERROR_INVALID_VALUE);
-	/* ...and its bulk is still retired, in order. */
-	vgpu_session_retire(&s, true);
-	CHECK(s.ctrl->bulk_retired == 1);
+	struct vgpu_memcpy_htod_args h2d = { .dst = dptr, .src = { bulk_size, 1 } };
+	CHECK(call_seq(VGPU_OP_MEMCPY_HTOD, 0, CTX, &h2d, sizeof(h2d),
+		       offsetof(struct vgpu_memcpy_htod_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	/* A good copy's slot is retired once the copy read it, under its sequence number. */
+	h2d.src = (struct vgpu_bulk_ref){ 0, 64 };
+	CHECK(call_seq(VGPU_OP_MEMCPY_HTOD, 0, CTX, &h2d, sizeof(h2d),
+		       offsetof(struct vgpu_memcpy_htod_args, bulk_seq), NULL) == CUDA_SUCCESS);
+	CHECK(s.ctrl->bulk_slot_retired[0] == s.sq.head - vgpu_rec_size(sizeof(h2d)) + 1);
+	/* ...and a copy whose stream is unknown gives its slot back too. */
+	h2d.stream = 4242;
+	CHECK(call_seq(VGPU_OP_MEMCPY_HTOD, 0, CTX, &h2d, sizeof(h2d),
+		       offsetof(struct vgpu_memcpy_htod_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_HANDLE);
+	CHECK(s.ctrl->bulk_slot_retired[0] == s.sq.head - vgpu_rec_size(sizeof(h2d)) + 1);
+	h2d.stream = 0;
 	struct vgpu_device_info_args info = { .device = 0, .out = { 0, 100 } };
 	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);	/* too small */
 
@@ -173,7 +203,9 @@ int main(void)
 	ml.kind = 9;
 	CHECK(SYNC(VGPU_OP_MODULE_LOAD, ml) == CUDA_ERROR_INVALID_VALUE);
 	struct vgpu_image_upload_args up = { .total = 16, .offset = 8, .src = { 0, 16 } };
-	CHECK(ASYNC(VGPU_OP_IMAGE_UPLOAD, up) == CUDA_ERROR_INVALID_VALUE);	/* 8 + 16 > 16 */
+	CHECK(call_seq(VGPU_OP_IMAGE_UPLOAD, 0, CTX, &up, sizeof(up),
+		       offsetof(struct vgpu_image_upload_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);	/* 8 + 16 > 16 */
 	struct {
 		struct vgpu_module_get_args a;
 		char name[8];
@@ -184,17 +216,31 @@ int main(void)
 
 	/* Asynchronous errors are kept for, and returned by, a call that may report them. */
 	struct vgpu_memcpy_dtod_args dd = { .dst = 0x10, .src = dptr, .len = 64, .stream = 0 };
-	CHECK(call(VGPU_OP_MEMCPY_DTOD, 0, CTX, &dd, sizeof(dd), NULL) != 0xffffffff);
-	s.deferred = CUDA_ERROR_INVALID_VALUE;	/* as the call above left it */
+	vgpu_keep_error(&s, THREAD, CTX, 0, CUDA_ERROR_INVALID_VALUE);	/* as a failed copy keeps it */
+	vgpu_keep_error(&s, THREAD + 1, CTX, 0, CUDA_ERROR_LAUNCH_FAILED);	/* another thread's */
 	CHECK(call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, NULL,
 		   0, NULL) == CUDA_ERROR_INVALID_VALUE);
 	CHECK(call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, NULL,
-		   0, NULL) == CUDA_SUCCESS);	/* reported once */
+		   0, NULL) == CUDA_SUCCESS);	/* reported once, and never the other thread's */
+	/* A stream's call reports what was kept on that stream, not on another. */
+	vgpu_keep_error(&s, THREAD, CTX, 4242, CUDA_ERROR_INVALID_VALUE);
+	st.stream = 0;
+	CHECK(call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, &st,
+		   sizeof(st), NULL) == CUDA_SUCCESS);
+	CHECK(vgpu_take_error(&s, THREAD, CTX, 4242) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(vgpu_take_error(&s, THREAD + 1, CTX, 0) == CUDA_ERROR_LAUNCH_FAILED);
 
 	/* After all that the session still works. */
 	d2h.dst = (struct vgpu_bulk_ref){ 4096, 64 };
 	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, d2h) == CUDA_SUCCESS);
 	CHECK(!s.closing);
+
+	/* A bulk sequence number out of ring order closes the session. */
+	h2d.src = (struct vgpu_bulk_ref){ 0, 64 };
+	h2d.bulk_seq = 1;
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HTOD, h2d) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(s.closing);
+	s.closing = false;
 
 	/* A corrupt record ends the ring, not the process. */
 	struct vgpu_cmd_hdr *h = (void *)(s.sq.ring + (s.sq.head & (s.sq.size - 1)));

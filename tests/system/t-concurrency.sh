@@ -1,0 +1,40 @@
+#!/bin/bash
+# Multi-threaded CUDA programs through the real shim and the executor, with
+# the driver TEST DOUBLE (tests/fakecuda, not a driver) behind it, on three
+# channel sizes: the local default (64 MiB), a VM's (4 MiB: a 16 MiB BAR1 of
+# 4 channels) and the smallest a VM with dozens of processes gives each
+# (512 KiB).  tests/cuda/concurrency.cu says what each section checks; each
+# failed on the executor that blocked in the driver (protocol 1.0).
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+NVCC=${NVCC:-${CUDA_HOME:-/usr/local/cuda}/bin/nvcc}
+[ -x "$NVCC" ] || { echo "SKIP: nvcc not found: the guest program cannot be built here"; exit 77; }
+make -s "$B/tests/cuda/concurrency" "$B/fakecuda/libcuda.so.1" all >/dev/null || exit 1
+prog=$PWD/$B/tests/cuda/concurrency
+
+tmp=$(mktemp -d /tmp/vgpu-concurrency.XXXXXX)
+exe=
+trap '[ -n "$exe" ] && kill $exe 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+export VGPU_LIBCUDA=$PWD/$B/fakecuda/libcuda.so.1 VGPU_CACHE_DIR=$tmp/cache
+export FAKECUDA_MEM_LIMIT=$((1 << 30))
+status=0
+
+for size in 64M 4M 512K; do
+	export VGPU_SOCKET=$tmp/vgpu-$size.sock
+	"$B/bin/vgpu-executor" --listen --bar1-size $size 2>"$tmp/executor-$size.log" &
+	exe=$!
+	for _ in $(seq 100); do [ -S "$VGPU_SOCKET" ] && break; sleep 0.1; done
+	[ -S "$VGPU_SOCKET" ] || { echo "FAIL: the executor did not start"; cat "$tmp/executor-$size.log"; exit 1; }
+	LD_LIBRARY_PATH=$B/lib VGPU_TEST_SECONDS=${VGPU_TEST_SECONDS:-2} \
+		"$prog" >"$tmp/out-$size" 2>&1
+	rc=$?
+	sed "s/^/   $size: /" "$tmp/out-$size"
+	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/out-$size"; then
+		echo "FAIL: channel of $size: exit $rc"
+		sed "s/^/   executor: /" "$tmp/executor-$size.log"
+		status=1
+	fi
+	kill $exe; wait $exe 2>/dev/null; exe=
+done
+exit $status
