@@ -23,6 +23,7 @@ enum slot_state {
 	SLOT_FREE = 0,
 	SLOT_HELD,	/* the guest's: being filled, or answers being read */
 	SLOT_OUT,	/* the executor's until it retires the slot's sequence number */
+	SLOT_OUT_TAIL,	/* a later slot of an outgoing run: freed with the run's first */
 };
 
 struct bulk_slot {
@@ -562,8 +563,12 @@ static void mark_out(struct vgpu_bulk_buf *b, uint64_t seq)
 	pthread_mutex_lock(&ch.bulk_lock);
 	ch.slots[b->slot].seq = seq;
 	ch.slots[b->slot].state = SLOT_OUT;
+	/*
+	 * Only the first slot of a run is retired under its number; a later
+	 * slot must never be judged by a number it kept from an earlier run.
+	 */
 	for (uint32_t j = 1; j < b->nslots; j++)
-		ch.slots[b->slot + j].state = SLOT_OUT;	/* freed with the run's first slot */
+		ch.slots[b->slot + j].state = SLOT_OUT_TAIL;
 	pthread_mutex_unlock(&ch.bulk_lock);
 }
 

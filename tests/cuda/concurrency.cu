@@ -122,15 +122,25 @@ static void copier(int id, double seconds, std::atomic<long> *bad, std::atomic<l
 			for (size_t i = 0; i < words; i++)
 				out[i] = pattern(seed, i);
 			memset(back.data(), 0, sz);
-			if (cudaMemcpy(d, out.data(), sz, cudaMemcpyHostToDevice) != cudaSuccess ||
-			    cudaMemcpy(back.data(), d, sz, cudaMemcpyDeviceToHost) != cudaSuccess) {
-				bad->fetch_add(1);
+			cudaError_t e1 = cudaMemcpy(d, out.data(), sz, cudaMemcpyHostToDevice);
+			cudaError_t e2 = cudaMemcpy(back.data(), d, sz, cudaMemcpyDeviceToHost);
+
+			if (e1 != cudaSuccess || e2 != cudaSuccess) {
+				if (bad->fetch_add(1) == 0)
+					printf("      thread %d: %zu-byte copies failed: %s, %s\n", id, sz,
+					       cudaGetErrorName(e1), cudaGetErrorName(e2));
 				continue;
 			}
 			for (size_t i = 0; i < words; i++)
 				wrong += back[i] != out[i];
-			if (wrong)
-				bad->fetch_add(1);
+			if (wrong && bad->fetch_add(1) == 0) {
+				size_t first = 0;
+
+				while (back[first] == out[first])
+					first++;
+				printf("      thread %d: %zu of %zu words wrong in a %zu-byte copy, the "
+				       "first at byte %zu\n", id, wrong, words, sz, first * 8);
+			}
 		}
 		n++;
 	} while (std::chrono::steady_clock::now() < end);
