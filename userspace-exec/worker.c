@@ -8,9 +8,9 @@
  * announces that it sleeps and blocks on the doorbell - and, when waits are
  * pending, on the notify eventfd their armed helper streams write.
  *
- * How long it polls adapts, as KVM's halt polling does: a sleep that ended
- * soon (within the longest window) means polling longer would have caught
- * the work, so the window grows; a long sleep means polling was wasted, so
+ * How long it polls adapts, as KVM's halt polling does: an idle stretch that
+ * ended within the longest window means polling longer would have caught
+ * the work, so the window grows; a longer one means polling was wasted, so
  * it shrinks.  An idle or lightly loaded session thus costs little CPU, a
  * busy one never sleeps.  While a guest thread waits for an answer the
  * window may grow further (VGPU_WAIT_POLL_US), as the driver itself spins
@@ -70,12 +70,12 @@ struct poll_window {
 	uint64_t cur, max;
 };
 
-/* After a sleep of @slept ns: grow the window if polling that long would have caught it. */
-static void adapt(struct poll_window *w, uint64_t slept)
+/* After an idle stretch of @idle ns: grow the window if polling that long would have caught it. */
+static void adapt(struct poll_window *w, uint64_t idle)
 {
 	if (!w->max)
 		return;
-	if (slept <= w->max) {
+	if (idle <= w->max) {
 		w->cur = w->cur ? w->cur * 2 : POLL_GROW_MIN_NS;
 		if (w->cur > w->max)
 			w->cur = w->max;
@@ -107,7 +107,7 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 		enum vgpu_sq_result res = VGPU_SQ_EMPTY;
 		bool moved = false;
 		struct poll_window *win;
-		uint64_t t, start;
+		uint64_t t;
 		bool armed;
 		int n;
 
@@ -144,7 +144,6 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 		vgpu_store32(&s.ctrl->sq_need_doorbell, 1);
 		vgpu_full_fence();
 		armed = vgpu_waits_arm(&s);
-		start = now_ns();
 		if (!vgpu_sq_ready(&s.sq) && !vgpu_session_poll(&s)) {
 			struct pollfd p[2] = {
 				{ .fd = ch->doorbell_fd, .events = POLLIN },
@@ -159,7 +158,8 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 		drain_fd(ch->doorbell_fd);
 		drain_fd(s.notify_fd);
 		vgpu_store32(&s.ctrl->sq_need_doorbell, 0);
-		adapt(win, now_ns() - start);
+		/* The whole idle stretch, polling included: would a longer poll have caught it? */
+		adapt(win, now_ns() - idle_since);
 		idle_since = 0;
 	}
 
