@@ -47,6 +47,20 @@ for rt in static shared; do
 	result "sticky illegal-address fault through vgpu ($rt)" $rc
 done
 
+# Multi-threaded programs (tests/cuda/concurrency.cu): every check natively and through vgpu.
+bin=$B/tests/cuda/concurrency
+native=$(timeout 600 "$bin" 2>&1); nrc=$?
+shim=$(timeout 600 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | sed "s/^/   vgpu: /"
+result "concurrency natively" $nrc
+result "concurrency through vgpu" $src
+# As many checks passed in both (their texts say where an error surfaced, which may differ).
+nok=$(echo "$native" | grep -c '^ok') sok=$(echo "$shim" | grep -c '^ok')
+echo "   checks passed: native $nok, vgpu $sok"
+[ "$nok" -gt 0 ] && [ "$nok" = "$sok" ]
+result "concurrency: the same checks natively and through vgpu" $?
+
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \
 	"$B/tests/cuda/e2e_runtime_static" 2>&1); rc=$?
