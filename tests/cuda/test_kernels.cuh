@@ -62,4 +62,26 @@ __global__ void vgpu_test_global_add(unsigned long long v)
 		vgpu_test_global[i] += v;
 }
 
+// A producer and a consumer for tests of concurrent streams.  The consumer
+// spins until *flag == value, then stores value + 1 into *done; it returns
+// only once something running concurrently with it (the producer on another
+// stream, a stream memory operation, a host thread writing mapped memory)
+// has written the flag.  The producer stores value into *flag.  Block 0,
+// thread 0 does the work; volatile makes every iteration read memory.
+__global__ void vgpu_test_wait_flag(const volatile unsigned int *flag, unsigned int value,
+				    unsigned int *done)
+{
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		while (*flag != value)
+			;
+		*done = value + 1;
+	}
+}
+
+__global__ void vgpu_test_set_flag(volatile unsigned int *flag, unsigned int value)
+{
+	if (blockIdx.x == 0 && threadIdx.x == 0)
+		*flag = value;
+}
+
 #endif /* VGPU_TEST_KERNELS_CUH */

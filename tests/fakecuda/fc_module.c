@@ -23,6 +23,7 @@
  */
 #include "fakecuda.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,6 +716,13 @@ static uint64_t k_global(void *mem, unsigned index)
 	return a ? a->base : 0;	/* 0: the access faults, as a missing symbol would */
 }
 
+/* Synchronous launches cannot be waited out: a spinning kernel spins alone. */
+static bool k_relax(void *mem)
+{
+	sched_yield();
+	return true;
+}
+
 /* kernelParams or extra (never both) into the registry's layout. */
 static CUresult pack_params(const struct fc_kernel_def *def, void **kernel_params, void **extra,
 			    uint8_t *buf)
@@ -819,6 +827,7 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		.load = k_load,
 		.store = k_store,
 		.global = k_global,
+		.relax = k_relax,
 	};
 	for (uint32_t bz = 0; bz < grid[2] && !x.faulted; bz++)
 	for (uint32_t by = 0; by < grid[1] && !x.faulted; by++)

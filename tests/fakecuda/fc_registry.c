@@ -15,11 +15,12 @@
  *   readelf -x .nv.info k.cubin                 # EIATTR_REGCOUNT (0x2f): symbol, registers
  *   readelf -s -W k.cubin                       # vgpu_test_global: OBJECT, 32 bytes, .nv.global
  *
- * ptxas -v agrees on the register counts (8, 18, 10, 10; 0 bytes stack,
- * shared, local), and on an H200 (driver 580, CUDA 13.0) the real driver's
- * cuFuncGetParamInfo and cuFuncGetAttribute(NUM_REGS) returned the same
- * numbers for these kernels.  tests/unit/test_fakecuda_kernels.c re-derives
- * all of it from a fresh nvcc build whenever nvcc is present.
+ * ptxas -v agrees on the register counts (8, 18, 10, 10, and 8 for the flag
+ * pair; 0 bytes stack, shared, local), and on an H200 (driver 580, CUDA
+ * 13.0) the real driver's cuFuncGetParamInfo and cuFuncGetAttribute(NUM_REGS)
+ * returned the same numbers for the first four kernels (the flag pair came
+ * later and has not been on a GPU yet).  tests/unit/test_fakecuda_kernels.c
+ * re-derives all of it from a fresh nvcc build whenever nvcc is present.
  */
 #include "fc_registry.h"
 
@@ -135,6 +136,46 @@ static void global_add_run(struct fc_thread *t)
 	t->store(t->mem, addr, &g, 8);
 }
 
+/* ---- vgpu_test_wait_flag(const volatile unsigned int *flag, unsigned int value, unsigned int *done) */
+static const struct fc_param wait_flag_params[] = { { 0, 8 }, { 8, 4 }, { 16, 8 } };
+
+static void wait_flag_run(struct fc_thread *t)
+{
+	uint64_t flag, done;
+	uint32_t value, seen;
+
+	if (t->block[0] != 0 || t->thread[0] != 0)
+		return;
+	arg(t, 0, &flag, 8);
+	arg(t, 1, &value, 4);
+	arg(t, 2, &done, 8);
+	for (;;) {
+		if (!t->load(t->mem, flag, &seen, 4))
+			return;
+		if (seen == value)
+			break;
+		if (!t->relax(t->mem))
+			return;
+	}
+	value += 1;
+	t->store(t->mem, done, &value, 4);
+}
+
+/* ---- vgpu_test_set_flag(volatile unsigned int *flag, unsigned int value) */
+static const struct fc_param set_flag_params[] = { { 0, 8 }, { 8, 4 } };
+
+static void set_flag_run(struct fc_thread *t)
+{
+	uint64_t flag;
+	uint32_t value;
+
+	if (t->block[0] != 0 || t->thread[0] != 0)
+		return;
+	arg(t, 0, &flag, 8);
+	arg(t, 1, &value, 4);
+	t->store(t->mem, flag, &value, 4);
+}
+
 #define KERNEL(mangled, declaration, p, bytes, regs, fn) \
 	{ mangled, declaration, countof(p), p, bytes, regs, 0, 0, 0, fn }
 
@@ -151,6 +192,12 @@ const struct fc_kernel_def fc_kernels[] = {
 	KERNEL("_Z20vgpu_test_global_addy",
 	       "vgpu_test_global_add(unsigned long long)",
 	       global_add_params, 8, 8, global_add_run),
+	KERNEL("_Z19vgpu_test_wait_flagPVKjjPj",
+	       "vgpu_test_wait_flag(const volatile unsigned int *, unsigned int, unsigned int *)",
+	       wait_flag_params, 24, 8, wait_flag_run),
+	KERNEL("_Z18vgpu_test_set_flagPVjj",
+	       "vgpu_test_set_flag(volatile unsigned int *, unsigned int)",
+	       set_flag_params, 12, 8, set_flag_run),
 };
 const unsigned fc_kernel_count = countof(fc_kernels);
 

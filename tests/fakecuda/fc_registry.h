@@ -42,6 +42,14 @@ struct fc_thread {
 	bool (*load)(void *mem, uint64_t addr, void *dst, size_t n);
 	bool (*store)(void *mem, uint64_t addr, const void *src, size_t n);
 	uint64_t (*global)(void *mem, unsigned global_index);	/* device address of a module global */
+	/*
+	 * Called by a kernel that spins on memory another stream or a host
+	 * thread writes, once per fruitless iteration: it lets the writer run
+	 * (a host machine has few cores) and returns false when the launch is
+	 * being abandoned (a fault elsewhere, the context destroyed), so that
+	 * the spin ends.
+	 */
+	bool (*relax)(void *mem);
 };
 
 typedef void (*fc_kernel_fn)(struct fc_thread *t);
