@@ -86,7 +86,20 @@
 	X(EventRecord, "cuEventRecord", PFN_cuEventRecord_v2000)			\
 	X(EventSynchronize, "cuEventSynchronize", PFN_cuEventSynchronize_v2000)		\
 	X(EventQuery, "cuEventQuery", PFN_cuEventQuery_v2000)				\
-	X(EventElapsedTime, "cuEventElapsedTime_v2", PFN_cuEventElapsedTime_v12080)
+	X(EventElapsedTime, "cuEventElapsedTime_v2", PFN_cuEventElapsedTime_v12080)	\
+	X(StreamWaitValue32, "cuStreamWaitValue32_v2", PFN_cuStreamWaitValue32_v11070)	\
+	X(StreamWaitValue64, "cuStreamWaitValue64_v2", PFN_cuStreamWaitValue64_v11070)	\
+	X(StreamWriteValue32, "cuStreamWriteValue32_v2", PFN_cuStreamWriteValue32_v11070) \
+	X(StreamWriteValue64, "cuStreamWriteValue64_v2", PFN_cuStreamWriteValue64_v11070) \
+	X(LaunchHostFunc, "cuLaunchHostFunc", PFN_cuLaunchHostFunc_v10000)		\
+	X(StreamAddCallback, "cuStreamAddCallback", PFN_cuStreamAddCallback_v5000)	\
+	X(MemHostGetDevicePointer, "cuMemHostGetDevicePointer_v2",			\
+	  PFN_cuMemHostGetDevicePointer_v3020)						\
+	X(MemHostGetFlags, "cuMemHostGetFlags", PFN_cuMemHostGetFlags_v2030)		\
+	X(MemAllocHost, "cuMemAllocHost_v2", PFN_cuMemAllocHost_v3020)			\
+	X(MemFreeHost, "cuMemFreeHost", PFN_cuMemFreeHost_v2000)			\
+	X(StreamGetFlags, "cuStreamGetFlags", PFN_cuStreamGetFlags_v5050)		\
+	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)
 
 struct vgpu_real_driver {
 	void *handle;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +60,61 @@ static const char *ename(CUresult r)
 	} while (0)
 
 #define OK(call) EXPECT(call, CUDA_SUCCESS)
+
+/*
+ * A handle that is not a live object of the right type is the executor's to
+ * refuse: the double must stop the process, naming the call, instead of
+ * answering (the real driver would crash).  Run in a child (the double's
+ * fork handlers keep it usable there); its stderr must carry the message.
+ */
+#define EXPECT_ABORT(name, call)							\
+	do {										\
+		pid_t pid_;								\
+		int fd_ = abort_child(&pid_);						\
+		if (fd_ < 0) {	/* the child */						\
+			(void)(call);							\
+			_exit(0);	/* answered: the check is missing */		\
+		}									\
+		expect_abort(__FILE__, __LINE__, name, #call, pid_, fd_);		\
+	} while (0)
+
+/* Fork; the child (-1) writes its stderr into the pipe the parent reads. */
+static int abort_child(pid_t *pid)
+{
+	int pfd[2];
+
+	fflush(NULL);
+	if (pipe(pfd) != 0 || (*pid = fork()) < 0)
+		abort();
+	if (*pid == 0) {
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	close(pfd[1]);
+	return pfd[0];
+}
+
+static void expect_abort(const char *file, int line, const char *name, const char *text, pid_t pid,
+			 int fd)
+{
+	char want[128], buf[4096] = { 0 };
+	size_t len = 0;
+	ssize_t n;
+	int st = 0;
+
+	snprintf(want, sizeof(want), "fakecuda: %s got a handle that is not a live ", name);
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	waitpid(pid, &st, 0);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT || !strstr(buf, want)) {
+		fprintf(stderr, "%s:%d: %s did not abort naming %s (status 0x%x, said: %s)\n", file, line,
+			text, name, st, buf);
+		failures++;
+	}
+}
 
 static const char *FILL = "_Z14vgpu_test_fillPjjy";
 static const char *AXPY = "_Z14vgpu_test_axpyfPKfPfi";
@@ -380,11 +436,11 @@ static void test_created_contexts(void)
 	OK(D.CtxDestroy(c2));	/* popped: c1 current again */
 	OK(D.CtxGetLimit(&v, CU_LIMIT_STACK_SIZE));
 	CHECK(v == 2048);
-	EXPECT(D.CtxDestroy(c2), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT_ABORT("cuCtxDestroy", D.CtxDestroy(c2));	/* stale */
 	EXPECT(D.CtxDestroy(NULL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.CtxDestroy(primary), CUDA_ERROR_INVALID_CONTEXT);
-	EXPECT(D.CtxDestroy((CUcontext)&v), CUDA_ERROR_INVALID_CONTEXT);
-	EXPECT(D.CtxSetCurrent((CUcontext)&v), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT_ABORT("cuCtxDestroy", D.CtxDestroy((CUcontext)&v));	/* forged */
+	EXPECT_ABORT("cuCtxSetCurrent", D.CtxSetCurrent((CUcontext)&v));
 	EXPECT(D.CtxCreate(NULL, NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.CtxCreate(&bad, NULL, 0, 1), CUDA_ERROR_INVALID_DEVICE);
 	EXPECT(D.CtxCreate(&bad, NULL, 0x100, 0), CUDA_ERROR_INVALID_VALUE);
@@ -498,7 +554,7 @@ static void test_memory(void)
 	EXPECT(D.MemcpyHtoDAsync(a, NULL, 4, NULL), CUDA_ERROR_INVALID_VALUE);
 	OK(D.MemcpyHtoDAsync(a, NULL, 0, NULL));	/* nothing to copy: not looked at */
 	OK(D.MemcpyHtoDAsync(0, h, 0, NULL));
-	EXPECT(D.MemcpyHtoDAsync(a, h, 4, (CUstream)h), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuMemcpyHtoDAsync", D.MemcpyHtoDAsync(a, h, 4, (CUstream)h));
 	OK(D.MemcpyHtoDAsync(a, h, 4, CU_STREAM_LEGACY));
 	OK(D.MemcpyHtoDAsync(a, h, 4, CU_STREAM_PER_THREAD));
 
@@ -584,6 +640,7 @@ static void test_host_register(void)
 	OK(D.MemAlloc(&dev, 64));
 	OK(D.MemsetD8Async(dev, 0x5a, 64, NULL));
 	OK(D.MemcpyDtoDAsync((CUdeviceptr)(uintptr_t)m, dev, 64, NULL));
+	OK(D.StreamSynchronize(NULL));	/* the copy lands in registered memory when it runs */
 	CHECK(m[0] == 0x5a && m[63] == 0x5a);
 	OK(D.MemFree(dev));
 
@@ -619,11 +676,14 @@ static void test_streams_events(void)
 	OK(D.StreamSynchronize(s));
 	OK(D.StreamQuery(NULL));
 	OK(D.StreamSynchronize(CU_STREAM_LEGACY));
-	EXPECT(D.StreamQuery((CUstream)&ms), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamQuery", D.StreamQuery((CUstream)&ms));
 	EXPECT(D.StreamDestroy(NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(D.StreamDestroy(CU_STREAM_LEGACY), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(D.StreamDestroy(CU_STREAM_PER_THREAD), CUDA_ERROR_INVALID_HANDLE);
 	OK(D.StreamDestroy(s2));
-	EXPECT(D.StreamDestroy(s2), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.StreamQuery(s2), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamDestroy", D.StreamDestroy(s2));	/* stale */
+	EXPECT_ABORT("cuStreamQuery", D.StreamQuery(s2));
+	EXPECT_ABORT("cuStreamSynchronize", D.StreamSynchronize(s2));
 
 	EXPECT(D.EventCreate(&bad, 8), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.EventCreate(&bad, CU_EVENT_INTERPROCESS), CUDA_ERROR_INVALID_VALUE);
@@ -640,8 +700,8 @@ static void test_streams_events(void)
 	EXPECT(D.EventElapsedTime(&ms, e1, e2), CUDA_ERROR_INVALID_HANDLE);	/* one recorded */
 	usleep(20000);
 	OK(D.EventRecord(e2, s));
-	OK(D.EventQuery(e2));	/* work runs at submission: complete */
 	OK(D.EventSynchronize(e2));
+	OK(D.EventQuery(e2));	/* complete once synchronised */
 	OK(D.EventElapsedTime(&ms, e1, e2));
 	CHECK(ms >= 19.0f && ms < 2000.0f);
 	float back;
@@ -653,13 +713,16 @@ static void test_streams_events(void)
 	OK(D.EventRecord(nt, NULL));
 	EXPECT(D.EventElapsedTime(&ms, e1, nt), CUDA_ERROR_INVALID_HANDLE);	/* timing disabled */
 	EXPECT(D.EventRecord(NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.EventRecord(e1, (CUstream)&ms), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuEventRecord", D.EventRecord(e1, (CUstream)&ms));
+	EXPECT_ABORT("cuEventRecord", D.EventRecord((CUevent)&ms, NULL));
 
 	OK(D.StreamWaitEvent(s, e1, 0));
 	OK(D.StreamWaitEvent(NULL, e1, 0));
 	EXPECT(D.StreamWaitEvent(s, e1, CU_EVENT_WAIT_EXTERNAL), CUDA_ERROR_ILLEGAL_STATE);	/* not capturing */
 	EXPECT(D.StreamWaitEvent(s, e1, 2), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.StreamWaitEvent(s, (CUevent)&ms, 0), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamWaitEvent", D.StreamWaitEvent(s, (CUevent)&ms, 0));
+	EXPECT_ABORT("cuStreamWaitEvent", D.StreamWaitEvent((CUstream)e1, e1, 0));	/* an event as a stream */
+	EXPECT(D.StreamWaitEvent(s, NULL, 0), CUDA_ERROR_INVALID_HANDLE);
 
 	/* work on a created stream runs in the stream's context, current or not */
 	CUdeviceptr dp;
@@ -671,14 +734,17 @@ static void test_streams_events(void)
 	OK(D.EventRecord(e1, s));
 	EXPECT(D.EventRecord(e1, NULL), CUDA_ERROR_INVALID_CONTEXT);
 	OK(D.StreamWaitEvent(s, e1, 0));
+	OK(D.EventSynchronize(e1));
 	OK(D.EventQuery(e1));
 	OK(D.MemFree(dp));	/* so does cuMemFree: the pointer names the memory */
 	EXPECT(D.MemGetInfo(NULL, NULL), CUDA_ERROR_INVALID_CONTEXT);
 	OK(D.CtxSetCurrent(primary));
 
 	OK(D.EventDestroy(nt));
-	EXPECT(D.EventDestroy(nt), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.EventQuery(nt), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuEventDestroy", D.EventDestroy(nt));	/* stale */
+	EXPECT_ABORT("cuEventQuery", D.EventQuery(nt));
+	EXPECT_ABORT("cuEventSynchronize", D.EventSynchronize(nt));
+	EXPECT_ABORT("cuEventElapsedTime", D.EventElapsedTime(&ms, e1, nt));
 	EXPECT(D.EventDestroy(NULL), CUDA_ERROR_INVALID_HANDLE);
 	OK(D.EventDestroy(ipc));
 	OK(D.EventDestroy(e1));
@@ -809,14 +875,14 @@ static void test_modules(void)
 	EXPECT(D.ModuleGetFunction(NULL, m, FILL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.ModuleGetFunction(&f2, m, NULL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.ModuleGetFunction(&f2, NULL, FILL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.ModuleGetFunction(&f2, bad, FILL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuModuleGetFunction", D.ModuleGetFunction(&f2, bad, FILL));
 	int v;
 	OK(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_PTX_VERSION, f));
 	CHECK(v == 90);
 	OK(D.ModuleUnload(m));
-	EXPECT(D.ModuleUnload(m), CUDA_ERROR_INVALID_HANDLE);	/* double unload */
-	EXPECT(D.ModuleGetFunction(&f2, m, FILL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuModuleUnload", D.ModuleUnload(m));	/* double unload */
+	EXPECT_ABORT("cuModuleGetFunction", D.ModuleGetFunction(&f2, m, FILL));
+	EXPECT_ABORT("cuFuncGetAttribute", D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f));
 	EXPECT(D.ModuleUnload(NULL), CUDA_ERROR_INVALID_HANDLE);
 
 	/* a name that only starts like a registry name does not count */
@@ -965,7 +1031,7 @@ static void test_params_attrs(void)
 		CHECK(v == 0);
 	}
 	EXPECT(D.FuncGetParamInfo(NULL, 0, &off, &size), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.FuncGetParamInfo((CUfunction)&v, 0, &off, &size), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuFuncGetParamInfo", D.FuncGetParamInfo((CUfunction)&v, 0, &off, &size));
 	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX, f), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncGetAttribute(NULL, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, NULL), CUDA_ERROR_INVALID_HANDLE);
@@ -988,8 +1054,9 @@ static void test_params_attrs(void)
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NUM_REGS, 32), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_CACHE_MODE_CA, 1), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX, 1), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.FuncSetAttribute((CUfunction)&v, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 1),
-	       CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuFuncSetAttribute",
+		     D.FuncSetAttribute((CUfunction)&v, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 1));
+	EXPECT_ABORT("cuModuleGetGlobal", D.ModuleGetGlobal(NULL, NULL, (CUmodule)&v, "vgpu_test_global"));
 	OK(D.ModuleUnload(m));
 }
 
@@ -1154,9 +1221,9 @@ static void test_launch(void)
 	OK(D.FuncSetAttribute(fill, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000));
 	OK(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 100000, NULL, kp, NULL));
 	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 100001, NULL, kp, NULL), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, (CUstream)&v, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, (CUstream)&v, kp, NULL));
 	EXPECT(D.LaunchKernel(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.LaunchKernel((CUfunction)&v, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel((CUfunction)&v, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	/* FAKECUDA_MAX_LAUNCH_THREADS=2^24 (main): beyond it the double says so */
 	EXPECT(D.LaunchKernel(fill, 65536, 1, 1, 1024, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_NOT_SUPPORTED);
 
@@ -1207,7 +1274,7 @@ static void test_launch(void)
 
 	OK(D.ModuleUnload(m));
 	EXPECT(D.MemcpyDtoHAsync(gv, g, 32, NULL), CUDA_ERROR_INVALID_VALUE);	/* went with the module */
-	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	OK(D.MemFree(out));
 	OK(D.MemFree(out2));
 	OK(D.MemFree(x));
@@ -1253,7 +1320,9 @@ static void test_libraries(void)
 	k2 = (CUkernel)0x55;
 	EXPECT(D.LibraryGetKernel(&k2, lib, "nope"), CUDA_ERROR_NOT_FOUND);
 	CHECK(k2 == NULL);
-	EXPECT(D.LibraryGetKernel(&k2, (CUlibrary)&v, FILL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLibraryGetKernel", D.LibraryGetKernel(&k2, (CUlibrary)&v, FILL));
+	EXPECT_ABORT("cuLibraryGetKernel", D.LibraryGetKernel(&k2, (CUlibrary)primary, FILL));	/* wrong type */
+	EXPECT(D.LibraryGetKernel(&k2, NULL, FILL), CUDA_ERROR_INVALID_HANDLE);
 	EXPECT(D.LibraryGetKernel(NULL, lib, FILL), CUDA_ERROR_INVALID_VALUE);
 
 	OK(D.KernelGetParamInfo(k, 2, &off, &size));
@@ -1312,11 +1381,13 @@ static void test_libraries(void)
 	CHECK(gv[0] == 3 && gv[1] == 3 && gv[2] == 3 && gv[3] == 3);
 
 	OK(D.LibraryUnload(lib));
-	EXPECT(D.LibraryUnload(lib), CUDA_ERROR_INVALID_HANDLE);	/* double unload */
+	EXPECT_ABORT("cuLibraryUnload", D.LibraryUnload(lib));	/* double unload */
 	EXPECT(D.LibraryUnload(NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.KernelGetParamInfo(k, 0, &off, &size), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.LaunchKernel((CUfunction)k, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuKernelGetParamInfo", D.KernelGetParamInfo(k, 0, &off, &size));
+	EXPECT_ABORT("cuKernelGetAttribute", D.KernelGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, k, 0));
+	EXPECT_ABORT("cuKernelGetFunction", D.KernelGetFunction(&f2, k));
+	EXPECT_ABORT("cuFuncGetAttribute", D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f));
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel((CUfunction)k, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	OK(D.MemFree(out));
 	free(fb.p);
 	free(ptx.p);
