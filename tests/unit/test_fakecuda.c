@@ -1495,9 +1495,11 @@ static void test_threads(void)
 }
 
 /* Before the library is loaded here: a bad FAKECUDA_MEM_LIMIT makes cuInit fail. */
+static const char *bad_env_name, *bad_env_value;
+
 static int child_bad_env(void)
 {
-	setenv("FAKECUDA_MEM_LIMIT", "lots", 1);
+	setenv(bad_env_name, bad_env_value, 1);
 	void *h = dlopen(FAKECUDA_LIB, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return 2;
@@ -1505,9 +1507,160 @@ static int child_bad_env(void)
 	return init && init(0) == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
 }
 
+static void test_bad_env(void)
+{
+	static const char *const bad[][2] = {
+		{ "FAKECUDA_MEM_LIMIT", "lots" },
+		{ "FAKECUDA_OP_DELAY_US", "-5" },
+		{ "FAKECUDA_OP_DELAY_US", "10000001" },	/* more than 10 s an operation */
+		{ "FAKECUDA_SYNC", "yes" },
+		{ "FAKECUDA_LENIENT", "2" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_env_name = bad[i][0];
+		bad_env_value = bad[i][1];
+		if (!in_child(child_bad_env)) {
+			fprintf(stderr, "cuInit accepted %s=%s\n", bad_env_name, bad_env_value);
+			failures++;
+		}
+	}
+}
+
+/* ================================================================ new entry points: their arguments */
+
+static void test_host_memory_calls(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *reg = mmap(NULL, (size_t)page * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *ph = NULL;
+	CUdeviceptr dp;
+	unsigned flags;
+	CUcontext c;
+
+	/* the device says it can do what the executor relies on, as an H100/H200 does */
+	static const CUdevice_attribute yes[] = {
+		CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR,
+		CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING,
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		int v = 0;
+		OK(D.DeviceGetAttribute(&v, yes[i], 0));
+		CHECK(v == 1);
+	}
+	int flush = 1;
+	OK(D.DeviceGetAttribute(&flush, CU_DEVICE_ATTRIBUTE_CAN_FLUSH_REMOTE_WRITES, 0));
+	CHECK(flush == 0);	/* hence CU_STREAM_WAIT_VALUE_FLUSH is refused below */
+
+	/* cuCtxGetCurrent */
+	EXPECT(D.CtxGetCurrent(NULL), CUDA_ERROR_INVALID_VALUE);
+	OK(D.CtxGetCurrent(&c));
+	CHECK(c == primary);
+	OK(D.CtxSetCurrent(NULL));
+	c = (CUcontext)0x55;
+	OK(D.CtxGetCurrent(&c));
+	CHECK(c == NULL);
+	EXPECT(D.MemAllocHost(&ph, 64), CUDA_ERROR_INVALID_CONTEXT);
+	OK(D.CtxSetCurrent(primary));
+
+	/* pinned allocations */
+	EXPECT(D.MemAllocHost(NULL, 64), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemAllocHost(&ph, 0), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemAllocHost(&ph, 100));
+	CHECK(ph && (uintptr_t)ph % (uintptr_t)page == 0);
+	OK(D.MemHostGetFlags(&flags, ph));
+	CHECK(flags == (CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP));	/* automatic under UVA */
+	OK(D.MemHostGetFlags(&flags, (uint8_t *)ph + 99));
+	EXPECT(D.MemHostGetFlags(NULL, ph), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemHostGetDevicePointer(&dp, (uint8_t *)ph + 10, 0));
+	CHECK(dp == (CUdeviceptr)(uintptr_t)ph + 10);
+	EXPECT(D.MemHostGetDevicePointer(&dp, (uint8_t *)ph + 100, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetDevicePointer(&dp, ph, 1), CUDA_ERROR_INVALID_VALUE);	/* flags must be 0 */
+	EXPECT(D.MemHostGetDevicePointer(NULL, ph, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostUnregister(ph), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);	/* allocated, not registered */
+	EXPECT(D.MemHostRegister(ph, 64, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+	/* usable as device memory: a memset, and a copy out of it */
+	OK(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0x3c, 100, NULL));
+	OK(D.StreamSynchronize(NULL));
+	CHECK(((uint8_t *)ph)[99] == 0x3c);
+	EXPECT(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0x3c, 101, NULL), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemFreeHost(ph));
+	EXPECT(D.MemFreeHost(ph), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetFlags(&flags, ph), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0, 1, NULL), CUDA_ERROR_INVALID_VALUE);	/* gone */
+
+	/* registered memory: a device pointer only with DEVICEMAP; no flags to get */
+	OK(D.MemHostRegister(reg, (size_t)page, 0));
+	OK(D.MemHostRegister(reg + page, (size_t)page, CU_MEMHOSTREGISTER_DEVICEMAP));
+	EXPECT(D.MemHostGetDevicePointer(&dp, reg, 0), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemHostGetDevicePointer(&dp, reg + page + 8, 0));
+	CHECK(dp == (CUdeviceptr)(uintptr_t)(reg + page + 8));	/* the host address */
+	EXPECT(D.MemHostGetFlags(&flags, reg + page), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetDevicePointer(&dp, reg + 3 * page, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemFreeHost(reg + page), CUDA_ERROR_INVALID_VALUE);	/* not the double's to free */
+
+	/* stream memory operations: flags, alignment, the memory they name */
+	CUstream s;
+	OK(D.StreamCreateWithPriority(&s, CU_STREAM_NON_BLOCKING, 0));
+	CUdeviceptr r = (CUdeviceptr)(uintptr_t)(reg + page), dev;
+	OK(D.MemAlloc(&dev, 64));
+	uint32_t stack_word = 0;
+	EXPECT(D.StreamWaitValue32(s, (CUdeviceptr)(uintptr_t)&stack_word, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue32(s, (CUdeviceptr)(uintptr_t)&stack_word, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, r + 2, 0, 0), CUDA_ERROR_INVALID_VALUE);	/* misaligned */
+	EXPECT(D.StreamWaitValue64(s, r + 4, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue64(s, dev + 4, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, dev + 62, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, dev + 64, 0, 0), CUDA_ERROR_INVALID_VALUE);	/* past the end */
+	EXPECT(D.StreamWaitValue32(s, r, 0, 4), CUDA_ERROR_INVALID_VALUE);	/* no such condition */
+	EXPECT(D.StreamWaitValue32(s, r, 0, CU_STREAM_WAIT_VALUE_FLUSH), CUDA_ERROR_NOT_SUPPORTED);
+	EXPECT(D.StreamWriteValue32(s, r, 0, CU_STREAM_WRITE_VALUE_NO_MEMORY_BARRIER), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue32(s, r, 0, 2), CUDA_ERROR_INVALID_VALUE);
+	OK(D.StreamWriteValue32(s, r, 0x1234, 0));
+	OK(D.StreamWaitValue32(s, r, 0x1234, CU_STREAM_WAIT_VALUE_EQ));
+	OK(D.StreamWriteValue64(s, dev + 8, 0x123456789ull, 0));
+	OK(D.StreamWaitValue64(s, dev + 8, 0x123456789ull, CU_STREAM_WAIT_VALUE_EQ));
+	OK(D.StreamWaitValue32(s, (CUdeviceptr)(uintptr_t)reg, 0, 0));	/* registered without DEVICEMAP: still host-pointer usable */
+	OK(D.StreamSynchronize(s));
+	uint32_t w;
+	memcpy(&w, reg + page, 4);
+	CHECK(w == 0x1234);
+	EXPECT_ABORT("cuStreamWaitValue32", D.StreamWaitValue32((CUstream)&w, r, 0, 0));
+	EXPECT_ABORT("cuStreamWriteValue64", D.StreamWriteValue64((CUstream)&w, dev, 0, 0));
+
+	/* host functions: something to call, and callback flags 0 */
+	EXPECT(D.LaunchHostFunc(s, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamAddCallback(s, NULL, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT_ABORT("cuLaunchHostFunc", D.LaunchHostFunc((CUstream)&w, NULL, NULL));
+	EXPECT_ABORT("cuStreamAddCallback", D.StreamAddCallback((CUstream)&w, NULL, NULL, 0));
+
+	/* cuStreamGetFlags */
+	CUstream b;
+	OK(D.StreamCreateWithPriority(&b, 0, 0));
+	flags = 99;
+	OK(D.StreamGetFlags(s, &flags));
+	CHECK(flags == CU_STREAM_NON_BLOCKING);
+	OK(D.StreamGetFlags(b, &flags));
+	CHECK(flags == CU_STREAM_DEFAULT);
+	flags = 99;
+	OK(D.StreamGetFlags(NULL, &flags));
+	CHECK(flags == CU_STREAM_DEFAULT);
+	OK(D.StreamGetFlags(CU_STREAM_PER_THREAD, &flags));
+	EXPECT(D.StreamGetFlags(s, NULL), CUDA_ERROR_INVALID_VALUE);
+	EXPECT_ABORT("cuStreamGetFlags", D.StreamGetFlags((CUstream)&w, &flags));
+	OK(D.StreamDestroy(s));
+	OK(D.StreamDestroy(b));
+	OK(D.MemFree(dev));
+	OK(D.MemHostUnregister(reg));
+	OK(D.MemHostUnregister(reg + page));
+	munmap(reg, (size_t)page * 4);
+}
+
 int main(void)
 {
-	CHECK(in_child(child_bad_env));
+	test_bad_env();
 	setenv("FAKECUDA_MEM_LIMIT", "67108864", 1);	/* 64 MiB */
 	setenv("FAKECUDA_MAX_LAUNCH_THREADS", "16777216", 1);
 	load_driver();
@@ -1524,6 +1677,7 @@ int main(void)
 	test_params_attrs();
 	test_launch();
 	test_libraries();
+	test_host_memory_calls();
 	test_threads();
 	CHECK(in_child(child_illegal_address));
 	CHECK(in_child(child_read_only));

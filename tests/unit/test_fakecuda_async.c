@@ -697,6 +697,27 @@ static void s_fault(void)
 	EXPECT(D.CtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
 }
 
+/*
+ * Registered memory unregistered before the copy into it ran: the copy
+ * finds it gone and faults, as the GPU's DMA would, instead of writing into
+ * memory the application may have unmapped (what an executor that lets go
+ * of its buffer too early would cause).
+ */
+static void s_unregistered_early(void)
+{
+	CUstream s = stream(CU_STREAM_NON_BLOCKING);
+	CUdeviceptr d = dalloc(64);
+	uint8_t *reg = pinned();
+
+	memset(reg, 0x11, 64);
+	struct gate g = gate_close(s);
+	OK(D.MemcpyDtoHAsync(reg, d, 64, s));
+	OK(D.MemHostUnregister(reg));
+	gate_open(g);
+	EXPECT(D.StreamSynchronize(s), CUDA_ERROR_ILLEGAL_ADDRESS);
+	CHECK(reg[0] == 0x11);	/* not written */
+}
+
 /* FAKECUDA_LENIENT=1: a forged handle is answered as before, not aborted on. */
 static void s_lenient(void)
 {
@@ -736,6 +757,7 @@ static const struct scenario scenarios[] = {
 	{ "copies_delayed", s_copies, "FAKECUDA_OP_DELAY_US=2000", false },
 	{ "lifetimes", s_lifetimes, NULL, false },
 	{ "fault", s_fault, NULL, false },
+	{ "unregistered_early", s_unregistered_early, NULL, false },
 	{ "lenient", s_lenient, "FAKECUDA_LENIENT=1", false },
 	{ "forged_aborts", s_forged_aborts, NULL, true },
 };
