@@ -32,3 +32,8 @@ TEST_CFLAGS_test_fakecuda_kernels := $(CUDA_INC) -Itests/fakecuda -DFAKECUDA_LIB
 TEST_LIBS_test_fakecuda_kernels := $(B)/obj/tests/fakecuda/fc_registry.o -lm
 $(B)/tests/test_fakecuda_kernels: $(FAKECUDA_LIB) $(B)/obj/tests/fakecuda/fc_registry.o \
 	tests/fakecuda/fc_registry.h
+
+# tests/unit/test_fakecuda_async.c: the double as an asynchronous device;
+# every scenario loads it afresh in a child.
+TEST_CFLAGS_test_fakecuda_async := $(CUDA_INC) -Iuserspace-exec -DFAKECUDA_LIB='"$(FAKECUDA_LIB)"'
+$(B)/tests/test_fakecuda_async: $(FAKECUDA_LIB) userspace-exec/real_driver.h

@@ -35,8 +35,10 @@ __attribute__((used)) static const void *const fc_abi_entries[] = {
 };
 
 pthread_mutex_t fc_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t fc_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 bool fc_initialized;
-CUresult fc_sticky = CUDA_SUCCESS;
+_Atomic CUresult fc_sticky = CUDA_SUCCESS;
+bool fc_lenient;
 uint64_t fc_mem_limit = FC_DEFAULT_MEM_LIMIT, fc_mem_used;
 uint64_t fc_max_launch_threads = FC_DEFAULT_MAX_THREADS;
 
@@ -55,6 +57,23 @@ void fc_log(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+/*
+ * The real driver trusts a handle: a forged or stale one makes it read
+ * freed or foreign memory and crash, sooner or later.  Refusing such handles
+ * is the executor's job (its id table), so the double must not answer them
+ * with a polite error that would hide a missing check: it stops the process
+ * and says which call it was.
+ */
+CUresult fc_forged(const char *call, const char *what, CUresult lenient)
+{
+	if (fc_lenient)
+		return lenient;
+	fprintf(stderr, "fakecuda: %s got a handle that is not a live %s: the real driver would "
+		"crash; the executor must have refused it\n", call, what);
+	fflush(stderr);
+	abort();
 }
 
 CUresult fc_check_init(void)
@@ -77,11 +96,27 @@ static bool parse_u64_env(const char *name, uint64_t *out)
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 0);
 	if (errno || *end || s[0] == '-') {
-		fc_log("%s=\"%s\" is not a byte count", name, s);
+		fc_log("%s=\"%s\" is not a number", name, s);
 		return false;
 	}
 	*out = v;
 	return true;
+}
+
+/* Unset or empty: false; "0" or "1": that; anything else is refused. */
+static bool parse_bool_env(const char *name, bool *out)
+{
+	const char *s = getenv(name);
+
+	*out = false;
+	if (!s || !*s || !strcmp(s, "0"))
+		return true;
+	if (!strcmp(s, "1")) {
+		*out = true;
+		return true;
+	}
+	fc_log("%s=\"%s\" is neither 0 nor 1", name, s);
+	return false;
 }
 
 static CUresult do_init(unsigned int flags)
@@ -90,12 +125,22 @@ static CUresult do_init(unsigned int flags)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (fc_initialized)
 		return CUDA_SUCCESS;
-	uint64_t limit = FC_DEFAULT_MEM_LIMIT, threads = FC_DEFAULT_MAX_THREADS;
+	uint64_t limit = FC_DEFAULT_MEM_LIMIT, threads = FC_DEFAULT_MAX_THREADS, delay_us = 0;
+	bool sync, lenient;
 	if (!parse_u64_env("FAKECUDA_MEM_LIMIT", &limit) ||
-	    !parse_u64_env("FAKECUDA_MAX_LAUNCH_THREADS", &threads))
+	    !parse_u64_env("FAKECUDA_MAX_LAUNCH_THREADS", &threads) ||
+	    !parse_u64_env("FAKECUDA_OP_DELAY_US", &delay_us) ||
+	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient))
 		return CUDA_ERROR_INVALID_VALUE;
+	if (delay_us > 10000000) {	/* 10 s an operation: a typo, not a test */
+		fc_log("FAKECUDA_OP_DELAY_US=%llu is more than 10 s", (unsigned long long)delay_us);
+		return CUDA_ERROR_INVALID_VALUE;
+	}
 	fc_mem_limit = limit < FC_TOTAL_MEM ? limit : FC_TOTAL_MEM;
 	fc_max_launch_threads = threads;
+	fc_op_delay_us = delay_us;
+	fc_sync_mode = sync;
+	fc_lenient = lenient;
 	fc_initialized = true;
 	return CUDA_SUCCESS;
 }

@@ -80,29 +80,17 @@ CUresult fc_current(struct fc_ctx **out)
 	return CUDA_SUCCESS;
 }
 
-/* Everything a context owns goes with it, as on the GPU. */
+/*
+ * Everything a context owns goes with it, as on the GPU.  Work still queued
+ * is dropped, not waited for (a stream waiting on a value nobody writes
+ * would hang the caller); memory goes through the graveyard, so what other
+ * contexts submitted earlier still finds it.
+ */
 void fc_ctx_free_resources(struct fc_ctx *c)
 {
+	fc_queue_cancel_ctx(c);
 	fc_module_free_ctx(c);
-	for (struct fc_alloc **pp = &fc_allocs; *pp;) {
-		struct fc_alloc *a = *pp;
-		if (a->ctx == c && !a->owner) {
-			*pp = a->next;
-			fc_alloc_free(a);
-		} else {
-			pp = &a->next;
-		}
-	}
-	for (struct fc_hostreg **pp = &fc_hostregs; *pp;) {
-		struct fc_hostreg *h = *pp;
-		if (h->ctx == c) {
-			*pp = h->next;
-			h->magic = 0;
-			free(h);
-		} else {
-			pp = &h->next;
-		}
-	}
+	fc_mem_free_ctx(c);
 	for (struct fc_stream **pp = &fc_streams; *pp;) {
 		struct fc_stream *s = *pp;
 		if (s->ctx == c) {
@@ -117,6 +105,8 @@ void fc_ctx_free_resources(struct fc_ctx *c)
 		struct fc_event *e = *pp;
 		if (e->ctx == c) {
 			*pp = e->next;
+			if (e->last)
+				fc_op_unref(e->last);
 			e->magic = 0;
 			free(e);
 		} else {
@@ -313,7 +303,7 @@ static CUresult ctx_destroy(CUcontext ctx)
 	while (*pp && *pp != c)
 		pp = &(*pp)->next;
 	if (!*pp || c->magic != FC_MAGIC_CTX)
-		return CUDA_ERROR_INVALID_CONTEXT;
+		return fc_forged("cuCtxDestroy", "context", CUDA_ERROR_INVALID_CONTEXT);
 	*pp = c->next;
 	fc_ctx_free_resources(c);
 	/* popped if current to this thread; other threads see CONTEXT_IS_DESTROYED */
@@ -342,7 +332,7 @@ static CUresult ctx_set_current(CUcontext ctx)
 		return CUDA_SUCCESS;
 	}
 	if (!fc_ctx_live(c) || c->magic != FC_MAGIC_CTX)
-		return CUDA_ERROR_INVALID_CONTEXT;
+		return fc_forged("cuCtxSetCurrent", "context", CUDA_ERROR_INVALID_CONTEXT);
 	if (fc_depth > 0)
 		fc_depth--;
 	push(c);
@@ -354,6 +344,31 @@ FC_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx)
 	FC_LOCKED(ctx_set_current(ctx));
 }
 
+/* NULL when nothing is current; a destroyed one is not handed out. */
+static CUresult ctx_get_current(CUcontext *pctx)
+{
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (fc_depth == 0) {
+		*pctx = NULL;
+		return CUDA_SUCCESS;
+	}
+	if ((r = entry_usable(&fc_stack[fc_depth - 1])))
+		return r;
+	*pctx = (CUcontext)fc_stack[fc_depth - 1].ctx;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuCtxGetCurrent(CUcontext *pctx)
+{
+	FC_LOCKED(ctx_get_current(pctx));
+}
+
+/* Waits for the work submitted so far to any stream of the context. */
 static CUresult ctx_synchronize(void)
 {
 	struct fc_ctx *c;
@@ -361,8 +376,10 @@ static CUresult ctx_synchronize(void)
 
 	if (r)
 		return r;
-	/* all work ran when it was submitted: there is nothing to wait for */
-	return fc_current(&c);
+	if ((r = fc_current(&c)))
+		return r;
+	fc_ctx_sync(c);
+	return fc_sticky;
 }
 
 FC_EXPORT CUresult cuCtxSynchronize(void)

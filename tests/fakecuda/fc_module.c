@@ -9,12 +9,14 @@
  * registry (fc_registry.c: the double's host implementations) and named by
  * the loaded image, so a wrong module fails with CUDA_ERROR_NOT_FOUND.  A
  * launch checks its configuration as the driver does, packs the parameters
- * (kernelParams, or the extra buffer) into the registry's layout and runs
- * the host implementation for every (block, thread) index, at once.  A
- * kernel that touches memory that is not live device memory stops, and -
- * as on a GPU, where the launch itself had already returned - every later
- * call that needs the context answers CUDA_ERROR_ILLEGAL_ADDRESS, for the
- * rest of the process.
+ * (kernelParams, or the extra buffer) into the registry's layout and
+ * becomes an operation of its stream; when it runs, the host implementation
+ * runs for every (block, thread) index.  A kernel that touches memory that
+ * is not live device memory stops, and - as on a GPU, where the launch
+ * itself had already returned - every later call that needs the context
+ * answers CUDA_ERROR_ILLEGAL_ADDRESS, for the rest of the process.  The
+ * module's globals are looked up at launch: unloading the module right
+ * after the launch does not pull them from under the kernel.
  *
  * As on the real driver (H200): the same name gives the same CUfunction /
  * CUkernel again; a CUkernel is accepted by cuLaunchKernel but not by
@@ -23,7 +25,6 @@
  */
 #include "fakecuda.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,17 @@ static struct fc_module *find_module(const void *h, uint32_t magic)
 	return NULL;
 }
 
+/* A module or library handle of @call: NULL is the real driver's error, anything else not live is forged. */
+static CUresult module_handle(const char *call, const void *h, uint32_t magic, struct fc_module **out)
+{
+	*out = NULL;
+	if (!h)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if ((*out = find_module(h, magic)))
+		return CUDA_SUCCESS;
+	return fc_forged(call, magic == FC_MAGIC_MODULE ? "module" : "library", CUDA_ERROR_INVALID_HANDLE);
+}
+
 static struct fc_kernel *find_kernel(const void *h)
 {
 	for (struct fc_kernel *k = fc_kernel_objs; k; k = k->next)
@@ -59,6 +71,31 @@ static struct fc_func *find_func(const void *h)
 		if ((const void *)f == h && f->magic == FC_MAGIC_FUNC)
 			return f;
 	return NULL;
+}
+
+/*
+ * A CUfunction of @call that is not one.  A live CUkernel is refused the
+ * way the real driver refused it (INVALID_HANDLE, on an H200); NULL gets
+ * @null_answer, the real driver's; anything else is forged.
+ */
+static CUresult not_a_function(const char *call, const void *h, CUresult null_answer)
+{
+	if (!h)
+		return null_answer;
+	if (find_kernel(h))
+		return CUDA_ERROR_INVALID_HANDLE;
+	return fc_forged(call, "function", CUDA_ERROR_INVALID_HANDLE);
+}
+
+/* A CUkernel of @call: NULL gets @null_answer, anything else not live is forged. */
+static CUresult kernel_handle(const char *call, const void *h, CUresult null_answer, struct fc_kernel **out)
+{
+	*out = NULL;
+	if (!h)
+		return null_answer;
+	if ((*out = find_kernel(h)))
+		return CUDA_SUCCESS;
+	return fc_forged(call, "kernel", CUDA_ERROR_INVALID_HANDLE);
 }
 
 static int registry_index(const char *name)
@@ -108,18 +145,9 @@ static void module_free(struct fc_module *m)
 			pp = &k->next;
 		}
 	}
-	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++) {
-		struct fc_alloc *a = m->global_mem[i];
-		if (!a)
-			continue;
-		for (struct fc_alloc **pp = &fc_allocs; *pp; pp = &(*pp)->next) {
-			if (*pp == a) {
-				*pp = a->next;
-				break;
-			}
-		}
-		fc_alloc_free(a);
-	}
+	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++)
+		if (m->global_mem[i])
+			fc_alloc_release(m->global_mem[i]);
 	m->magic = 0;
 	free(m);
 }
@@ -272,15 +300,13 @@ FC_EXPORT CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit
 				    libraryOptions, libraryOptionValues, numLibraryOptions));
 }
 
-static CUresult unload(const void *h, uint32_t magic)
+static CUresult unload(const char *call, const void *h, uint32_t magic)
 {
+	struct fc_module *m;
 	CUresult r = fc_check_init();
 
-	if (r)
+	if (r || (r = module_handle(call, h, magic, &m)))	/* a second unload is forged */
 		return r;
-	struct fc_module *m = find_module(h, magic);
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;	/* also a second unload */
 	if (fc_sticky)
 		return fc_sticky;
 	module_free(m);
@@ -289,12 +315,12 @@ static CUresult unload(const void *h, uint32_t magic)
 
 FC_EXPORT CUresult cuModuleUnload(CUmodule hmod)
 {
-	FC_LOCKED(unload(hmod, FC_MAGIC_MODULE));
+	FC_LOCKED(unload("cuModuleUnload", hmod, FC_MAGIC_MODULE));
 }
 
 FC_EXPORT CUresult cuLibraryUnload(CUlibrary library)
 {
-	FC_LOCKED(unload(library, FC_MAGIC_LIBRARY));
+	FC_LOCKED(unload("cuLibraryUnload", library, FC_MAGIC_LIBRARY));
 }
 
 /* ------------------------------------------------------------ lookups */
@@ -308,9 +334,9 @@ static CUresult module_get_function(CUfunction *hfunc, CUmodule hmod, const char
 	if (!hfunc || !name)
 		return CUDA_ERROR_INVALID_VALUE;
 	*hfunc = NULL;
-	struct fc_module *m = find_module(hmod, FC_MAGIC_MODULE);
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_module *m;
+	if ((r = module_handle("cuModuleGetFunction", hmod, FC_MAGIC_MODULE, &m)))
+		return r;
 	if (fc_sticky)
 		return fc_sticky;
 	int i = registry_index(name);
@@ -351,9 +377,9 @@ static CUresult library_get_kernel(CUkernel *pkernel, CUlibrary library, const c
 	if (!pkernel || !name)
 		return CUDA_ERROR_INVALID_VALUE;
 	*pkernel = NULL;
-	struct fc_module *m = find_module(library, FC_MAGIC_LIBRARY);
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_module *m;
+	if ((r = module_handle("cuLibraryGetKernel", library, FC_MAGIC_LIBRARY, &m)))
+		return r;
 	if (fc_sticky)
 		return fc_sticky;
 	int i = registry_index(name);
@@ -393,9 +419,9 @@ static CUresult kernel_get_function(CUfunction *pfunc, CUkernel kernel)
 		return r;
 	if (!pfunc)
 		return CUDA_ERROR_INVALID_VALUE;
-	struct fc_kernel *k = find_kernel(kernel);
-	if (!k)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_kernel *k;
+	if ((r = kernel_handle("cuKernelGetFunction", kernel, CUDA_ERROR_INVALID_HANDLE, &k)))
+		return r;
 	if ((r = fc_current(&c)))
 		return r;
 	for (struct fc_func *f = fc_funcs; f; f = f->next) {
@@ -425,18 +451,18 @@ FC_EXPORT CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 }
 
 /* Optional outputs, as documented; a kernel's name is not a global (INVALID_VALUE, as the driver). */
-static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, const void *h, uint32_t magic,
-			   const char *name)
+static CUresult get_global(const char *call, CUdeviceptr *dptr, size_t *bytes, const void *h,
+			   uint32_t magic, const char *name)
 {
+	struct fc_module *m;
 	CUresult r = fc_check_init();
 
 	if (r)
 		return r;
 	if (!name)
 		return CUDA_ERROR_INVALID_VALUE;
-	struct fc_module *m = find_module(h, magic);
-	if (!m)
-		return CUDA_ERROR_INVALID_HANDLE;
+	if ((r = module_handle(call, h, magic, &m)))
+		return r;
 	if (fc_sticky)
 		return fc_sticky;
 	int k = registry_index(name);
@@ -456,12 +482,12 @@ static CUresult get_global(CUdeviceptr *dptr, size_t *bytes, const void *h, uint
 
 FC_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
 {
-	FC_LOCKED(get_global(dptr, bytes, hmod, FC_MAGIC_MODULE, name));
+	FC_LOCKED(get_global("cuModuleGetGlobal", dptr, bytes, hmod, FC_MAGIC_MODULE, name));
 }
 
 FC_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
 {
-	FC_LOCKED(get_global(dptr, bytes, library, FC_MAGIC_LIBRARY, name));
+	FC_LOCKED(get_global("cuLibraryGetGlobal", dptr, bytes, library, FC_MAGIC_LIBRARY, name));
 }
 
 /* ------------------------------------------------------------ parameters */
@@ -482,11 +508,9 @@ static CUresult func_get_param_info(CUfunction func, size_t index, size_t *offse
 
 	if (r)
 		return r;
-	if (!func)
-		return CUDA_ERROR_INVALID_VALUE;
 	struct fc_func *f = find_func(func);
 	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
+		return not_a_function("cuFuncGetParamInfo", func, CUDA_ERROR_INVALID_VALUE);
 	return param_info(f->def, index, offset, size);
 }
 
@@ -502,11 +526,9 @@ static CUresult kernel_get_param_info(CUkernel kernel, size_t index, size_t *off
 
 	if (r)
 		return r;
-	if (!kernel)
-		return CUDA_ERROR_INVALID_VALUE;
-	struct fc_kernel *k = find_kernel(kernel);
-	if (!k)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_kernel *k;
+	if ((r = kernel_handle("cuKernelGetParamInfo", kernel, CUDA_ERROR_INVALID_VALUE, &k)))
+		return r;
 	return param_info(k->def, index, offset, size);
 }
 
@@ -597,7 +619,7 @@ static CUresult func_get_attribute(int *pi, CUfunction_attribute attrib, CUfunct
 		return CUDA_ERROR_INVALID_VALUE;
 	struct fc_func *f = find_func(hfunc);
 	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
+		return not_a_function("cuFuncGetAttribute", hfunc, CUDA_ERROR_INVALID_HANDLE);
 	return attr_get(f->def, f->attrs, f->mod, attrib, pi);
 }
 
@@ -614,7 +636,7 @@ static CUresult func_set_attribute(CUfunction hfunc, CUfunction_attribute attrib
 		return r;
 	struct fc_func *f = find_func(hfunc);
 	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
+		return not_a_function("cuFuncSetAttribute", hfunc, CUDA_ERROR_INVALID_HANDLE);
 	return attr_set(f->def, f->attrs, attrib, value);
 }
 
@@ -631,9 +653,9 @@ static CUresult kernel_get_attribute(int *pi, CUfunction_attribute attrib, CUker
 		return r;
 	if (!pi)
 		return CUDA_ERROR_INVALID_VALUE;
-	struct fc_kernel *k = find_kernel(kernel);
-	if (!k)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_kernel *k;
+	if ((r = kernel_handle("cuKernelGetAttribute", kernel, CUDA_ERROR_INVALID_HANDLE, &k)))
+		return r;
 	if ((r = fc_check_device(dev)))
 		return r;
 	return attr_get(k->def, &k->attrs, k->lib, attrib, pi);
@@ -650,9 +672,9 @@ static CUresult kernel_set_attribute(CUfunction_attribute attrib, int val, CUker
 
 	if (r)
 		return r;
-	struct fc_kernel *k = find_kernel(kernel);
-	if (!k)
-		return CUDA_ERROR_INVALID_HANDLE;
+	struct fc_kernel *k;
+	if ((r = kernel_handle("cuKernelSetAttribute", kernel, CUDA_ERROR_INVALID_HANDLE, &k)))
+		return r;
 	if ((r = fc_check_device(dev)))
 		return r;
 	return attr_set(k->def, &k->attrs, attrib, val);
@@ -665,62 +687,121 @@ FC_EXPORT CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CU
 
 /* ------------------------------------------------------------ launch */
 
+/* What one running kernel knows of memory (fc_thread.mem). */
 struct exec {
-	struct fc_module *mod;
-	struct fc_alloc *last;		/* the allocation the previous access hit */
-	bool faulted;
+	struct fc_op *op;
+	uint64_t last_base;		/* the owned block the previous access hit */
+	size_t last_size;
+	bool faulted, abandoned;
 	uint64_t fault_addr;
+	unsigned backoff_us;
 };
 
-/* May the kernel touch [addr, addr + n)?  Device memory, or registered host memory. */
-static bool accessible(struct exec *x, uint64_t addr, size_t n, bool write)
+/*
+ * One load or store of a kernel.  The double's own memory (device and
+ * pinned) stays while the operation runs, so the block of the previous
+ * access is reused without a lock; registered memory is the application's
+ * and is touched only under fc_mem_lock (fakecuda.h).
+ */
+static bool k_access(struct exec *x, uint64_t addr, void *buf, size_t n, bool write)
 {
-	struct fc_alloc *a = x->last;
+	uint64_t base;
+	size_t size;
 
-	if (a && addr >= a->base && addr - a->base <= a->size && n <= a->size - (addr - a->base))
-		return true;
-	if ((a = fc_alloc_find(addr, n))) {
-		x->last = a;
-		return true;
+	if (fc_op_abandoned(x->op)) {
+		x->abandoned = true;
+		return false;
 	}
-	struct fc_hostreg *h = fc_hostreg_find(addr, n);
-	if (h && !(write && (h->flags & CU_MEMHOSTREGISTER_READ_ONLY)))
-		return true;
-	if (!x->faulted) {
-		x->faulted = true;
-		x->fault_addr = addr;
+	if (x->last_size && addr >= x->last_base && addr - x->last_base <= x->last_size &&
+	    n <= x->last_size - (addr - x->last_base)) {
+		base = x->last_base;
+		size = x->last_size;
+	} else {
+		pthread_mutex_lock(&fc_mem_lock);
+		if (!fc_mem_usable(addr, n, x->op->seq, write, &base, &size)) {
+			pthread_mutex_unlock(&fc_mem_lock);
+			if (!x->faulted) {
+				x->faulted = true;
+				x->fault_addr = addr;
+			}
+			return false;
+		}
+		if (size == 0) {	/* registered: only under the lock */
+			if (write)
+				memcpy((void *)(uintptr_t)addr, buf, n);
+			else
+				memcpy(buf, (const void *)(uintptr_t)addr, n);
+			pthread_mutex_unlock(&fc_mem_lock);
+			return true;
+		}
+		pthread_mutex_unlock(&fc_mem_lock);
+		x->last_base = base;
+		x->last_size = size;
 	}
-	return false;
+	if (write)
+		memcpy((void *)(uintptr_t)addr, buf, n);
+	else
+		memcpy(buf, (const void *)(uintptr_t)addr, n);
+	return true;
 }
 
 static bool k_load(void *mem, uint64_t addr, void *dst, size_t n)
 {
-	if (!accessible(mem, addr, n, false))
-		return false;
-	memcpy(dst, (const void *)(uintptr_t)addr, n);
-	return true;
+	return k_access(mem, addr, dst, n, false);
 }
 
 static bool k_store(void *mem, uint64_t addr, const void *src, size_t n)
 {
-	if (!accessible(mem, addr, n, true))
-		return false;
-	memcpy((void *)(uintptr_t)addr, src, n);
-	return true;
+	return k_access(mem, addr, (void *)src, n, true);
 }
 
 static uint64_t k_global(void *mem, unsigned index)
 {
 	struct exec *x = mem;
-	struct fc_alloc *a = index < FC_MAX_GLOBALS ? x->mod->global_mem[index] : NULL;
-	return a ? a->base : 0;	/* 0: the access faults, as a missing symbol would */
+	return index < FC_MAX_GLOBALS ? x->op->kernel.globals[index] : 0;	/* 0: the access faults */
 }
 
-/* Synchronous launches cannot be waited out: a spinning kernel spins alone. */
+/* A spinning kernel lets the writer run, and stops when its launch is abandoned. */
 static bool k_relax(void *mem)
 {
-	sched_yield();
+	struct exec *x = mem;
+
+	if (fc_op_abandoned(x->op)) {
+		x->abandoned = true;
+		return false;
+	}
+	fc_poll_pause(&x->backoff_us);
 	return true;
+}
+
+/* On the device thread: every (block, thread) index, until a fault or abandonment. */
+bool fc_run_kernel(struct fc_op *op, uint64_t *fault)
+{
+	const uint32_t *grid = op->kernel.grid, *block = op->kernel.block;
+	struct exec x = { .op = op };
+	struct fc_thread t = {
+		.grid = { grid[0], grid[1], grid[2] },
+		.bdim = { block[0], block[1], block[2] },
+		.params = op->kernel.params,
+		.def = op->kernel.def,
+		.mem = &x,
+		.load = k_load,
+		.store = k_store,
+		.global = k_global,
+		.relax = k_relax,
+	};
+	for (uint32_t bz = 0; bz < grid[2] && !x.faulted && !x.abandoned; bz++)
+	for (uint32_t by = 0; by < grid[1] && !x.faulted && !x.abandoned; by++)
+	for (uint32_t bx = 0; bx < grid[0] && !x.faulted && !x.abandoned; bx++)
+	for (uint32_t tz = 0; tz < block[2] && !x.faulted && !x.abandoned; tz++)
+	for (uint32_t ty = 0; ty < block[1] && !x.faulted && !x.abandoned; ty++)
+	for (uint32_t tx = 0; tx < block[0] && !x.faulted && !x.abandoned; tx++) {
+		t.block[0] = bx, t.block[1] = by, t.block[2] = bz;
+		t.thread[0] = tx, t.thread[1] = ty, t.thread[2] = tz;
+		op->kernel.def->run(&t);
+	}
+	*fault = x.fault_addr;
+	return !x.faulted;
 }
 
 /* kernelParams or extra (never both) into the registry's layout. */
@@ -765,18 +846,20 @@ static CUresult pack_params(const struct fc_kernel_def *def, void **kernel_param
 static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3],
 		       unsigned shared, CUstream hstream, void **kernel_params, void **extra)
 {
-	struct fc_ctx *c;
-	struct fc_stream *s;
+	static const char call[] = "cuLaunchKernel";
+	struct fc_queue *q;
 	CUresult r = fc_check_init();
 
 	if (r)
 		return r;
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
 	struct fc_func *fn = find_func(f);
 	struct fc_kernel *k = fn ? NULL : find_kernel(f);
 	if (!fn && !k)
-		return CUDA_ERROR_INVALID_HANDLE;
+		return fc_forged(call, "function or kernel", CUDA_ERROR_INVALID_HANDLE);
 	/* the context is the stream's, or the current one for the NULL stream (cuda.h) */
-	if ((r = fc_stream_ctx(hstream, &s, &c)))
+	if ((r = fc_stream_resolve(call, hstream, NULL, NULL, &q)))
 		return r;
 	const struct fc_kernel_def *def = fn ? fn->def : k->def;
 	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
@@ -801,11 +884,17 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 			if (grid[i] % (uint32_t)a->cluster[i])
 				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
 	}
+	struct fc_op *op = fc_op_new(FC_OP_KERNEL, call);
 	uint8_t *buf = calloc(1, def->param_bytes ? def->param_bytes : 1);
-	if (!buf)
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	if ((r = pack_params(def, kernel_params, extra, buf))) {
+	if (!op || !buf) {
 		free(buf);
+		if (op)
+			fc_op_unref(op);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	op->kernel.params = buf;	/* freed with the operation */
+	if ((r = pack_params(def, kernel_params, extra, buf))) {
+		fc_op_unref(op);
 		return r;
 	}
 	unsigned __int128 total = (unsigned __int128)grid[0] * grid[1] * grid[2] * threads;
@@ -813,40 +902,16 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		fc_log("%s: a launch of %llu threads is over FAKECUDA_MAX_LAUNCH_THREADS=%llu",
 		       def->decl, (unsigned long long)(total > UINT64_MAX ? UINT64_MAX : (uint64_t)total),
 		       (unsigned long long)fc_max_launch_threads);
-		free(buf);
+		fc_op_unref(op);
 		return CUDA_ERROR_NOT_SUPPORTED;
 	}
-
-	struct exec x = { .mod = mod };
-	struct fc_thread t = {
-		.grid = { grid[0], grid[1], grid[2] },
-		.bdim = { block[0], block[1], block[2] },
-		.params = buf,
-		.def = def,
-		.mem = &x,
-		.load = k_load,
-		.store = k_store,
-		.global = k_global,
-		.relax = k_relax,
-	};
-	for (uint32_t bz = 0; bz < grid[2] && !x.faulted; bz++)
-	for (uint32_t by = 0; by < grid[1] && !x.faulted; by++)
-	for (uint32_t bx = 0; bx < grid[0] && !x.faulted; bx++)
-	for (uint32_t tz = 0; tz < block[2] && !x.faulted; tz++)
-	for (uint32_t ty = 0; ty < block[1] && !x.faulted; ty++)
-	for (uint32_t tx = 0; tx < block[0] && !x.faulted; tx++) {
-		t.block[0] = bx, t.block[1] = by, t.block[2] = bz;
-		t.thread[0] = tx, t.thread[1] = ty, t.thread[2] = tz;
-		def->run(&t);
-	}
-	free(buf);
-	if (x.faulted) {
-		/* the launch was accepted; the fault is what later calls report */
-		fc_sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
-		fc_log("%s touched 0x%llx, which is no device memory: CUDA_ERROR_ILLEGAL_ADDRESS "
-		       "from now on", def->decl, (unsigned long long)x.fault_addr);
-	}
-	return CUDA_SUCCESS;
+	op->kernel.def = def;
+	memcpy(op->kernel.grid, grid, sizeof(op->kernel.grid));
+	memcpy(op->kernel.block, block, sizeof(op->kernel.block));
+	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++)
+		op->kernel.globals[i] = mod->global_mem[i] ? mod->global_mem[i]->base : 0;
+	/* accepted: a fault is what later calls report */
+	return fc_submit(q, op, false);
 }
 
 FC_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,

@@ -43,4 +43,8 @@ for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
 done
+# Once more with every operation of the (asynchronous) double taking 200 us,
+# so that an executor answering before a copy landed, or letting go of a
+# buffer a queued copy still reads, gets caught rather than winning the race.
+FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/guest_static"
 exit $status

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,6 +60,61 @@ static const char *ename(CUresult r)
 	} while (0)
 
 #define OK(call) EXPECT(call, CUDA_SUCCESS)
+
+/*
+ * A handle that is not a live object of the right type is the executor's to
+ * refuse: the double must stop the process, naming the call, instead of
+ * answering (the real driver would crash).  Run in a child (the double's
+ * fork handlers keep it usable there); its stderr must carry the message.
+ */
+#define EXPECT_ABORT(name, call)							\
+	do {										\
+		pid_t pid_;								\
+		int fd_ = abort_child(&pid_);						\
+		if (fd_ < 0) {	/* the child */						\
+			(void)(call);							\
+			_exit(0);	/* answered: the check is missing */		\
+		}									\
+		expect_abort(__FILE__, __LINE__, name, #call, pid_, fd_);		\
+	} while (0)
+
+/* Fork; the child (-1) writes its stderr into the pipe the parent reads. */
+static int abort_child(pid_t *pid)
+{
+	int pfd[2];
+
+	fflush(NULL);
+	if (pipe(pfd) != 0 || (*pid = fork()) < 0)
+		abort();
+	if (*pid == 0) {
+		dup2(pfd[1], 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	close(pfd[1]);
+	return pfd[0];
+}
+
+static void expect_abort(const char *file, int line, const char *name, const char *text, pid_t pid,
+			 int fd)
+{
+	char want[128], buf[4096] = { 0 };
+	size_t len = 0;
+	ssize_t n;
+	int st = 0;
+
+	snprintf(want, sizeof(want), "fakecuda: %s got a handle that is not a live ", name);
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	waitpid(pid, &st, 0);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT || !strstr(buf, want)) {
+		fprintf(stderr, "%s:%d: %s did not abort naming %s (status 0x%x, said: %s)\n", file, line,
+			text, name, st, buf);
+		failures++;
+	}
+}
 
 static const char *FILL = "_Z14vgpu_test_fillPjjy";
 static const char *AXPY = "_Z14vgpu_test_axpyfPKfPfi";
@@ -380,11 +436,11 @@ static void test_created_contexts(void)
 	OK(D.CtxDestroy(c2));	/* popped: c1 current again */
 	OK(D.CtxGetLimit(&v, CU_LIMIT_STACK_SIZE));
 	CHECK(v == 2048);
-	EXPECT(D.CtxDestroy(c2), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT_ABORT("cuCtxDestroy", D.CtxDestroy(c2));	/* stale */
 	EXPECT(D.CtxDestroy(NULL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.CtxDestroy(primary), CUDA_ERROR_INVALID_CONTEXT);
-	EXPECT(D.CtxDestroy((CUcontext)&v), CUDA_ERROR_INVALID_CONTEXT);
-	EXPECT(D.CtxSetCurrent((CUcontext)&v), CUDA_ERROR_INVALID_CONTEXT);
+	EXPECT_ABORT("cuCtxDestroy", D.CtxDestroy((CUcontext)&v));	/* forged */
+	EXPECT_ABORT("cuCtxSetCurrent", D.CtxSetCurrent((CUcontext)&v));
 	EXPECT(D.CtxCreate(NULL, NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.CtxCreate(&bad, NULL, 0, 1), CUDA_ERROR_INVALID_DEVICE);
 	EXPECT(D.CtxCreate(&bad, NULL, 0x100, 0), CUDA_ERROR_INVALID_VALUE);
@@ -498,7 +554,7 @@ static void test_memory(void)
 	EXPECT(D.MemcpyHtoDAsync(a, NULL, 4, NULL), CUDA_ERROR_INVALID_VALUE);
 	OK(D.MemcpyHtoDAsync(a, NULL, 0, NULL));	/* nothing to copy: not looked at */
 	OK(D.MemcpyHtoDAsync(0, h, 0, NULL));
-	EXPECT(D.MemcpyHtoDAsync(a, h, 4, (CUstream)h), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuMemcpyHtoDAsync", D.MemcpyHtoDAsync(a, h, 4, (CUstream)h));
 	OK(D.MemcpyHtoDAsync(a, h, 4, CU_STREAM_LEGACY));
 	OK(D.MemcpyHtoDAsync(a, h, 4, CU_STREAM_PER_THREAD));
 
@@ -584,6 +640,7 @@ static void test_host_register(void)
 	OK(D.MemAlloc(&dev, 64));
 	OK(D.MemsetD8Async(dev, 0x5a, 64, NULL));
 	OK(D.MemcpyDtoDAsync((CUdeviceptr)(uintptr_t)m, dev, 64, NULL));
+	OK(D.StreamSynchronize(NULL));	/* the copy lands in registered memory when it runs */
 	CHECK(m[0] == 0x5a && m[63] == 0x5a);
 	OK(D.MemFree(dev));
 
@@ -619,11 +676,14 @@ static void test_streams_events(void)
 	OK(D.StreamSynchronize(s));
 	OK(D.StreamQuery(NULL));
 	OK(D.StreamSynchronize(CU_STREAM_LEGACY));
-	EXPECT(D.StreamQuery((CUstream)&ms), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamQuery", D.StreamQuery((CUstream)&ms));
 	EXPECT(D.StreamDestroy(NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(D.StreamDestroy(CU_STREAM_LEGACY), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT(D.StreamDestroy(CU_STREAM_PER_THREAD), CUDA_ERROR_INVALID_HANDLE);
 	OK(D.StreamDestroy(s2));
-	EXPECT(D.StreamDestroy(s2), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.StreamQuery(s2), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamDestroy", D.StreamDestroy(s2));	/* stale */
+	EXPECT_ABORT("cuStreamQuery", D.StreamQuery(s2));
+	EXPECT_ABORT("cuStreamSynchronize", D.StreamSynchronize(s2));
 
 	EXPECT(D.EventCreate(&bad, 8), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.EventCreate(&bad, CU_EVENT_INTERPROCESS), CUDA_ERROR_INVALID_VALUE);
@@ -640,8 +700,8 @@ static void test_streams_events(void)
 	EXPECT(D.EventElapsedTime(&ms, e1, e2), CUDA_ERROR_INVALID_HANDLE);	/* one recorded */
 	usleep(20000);
 	OK(D.EventRecord(e2, s));
-	OK(D.EventQuery(e2));	/* work runs at submission: complete */
 	OK(D.EventSynchronize(e2));
+	OK(D.EventQuery(e2));	/* complete once synchronised */
 	OK(D.EventElapsedTime(&ms, e1, e2));
 	CHECK(ms >= 19.0f && ms < 2000.0f);
 	float back;
@@ -653,13 +713,16 @@ static void test_streams_events(void)
 	OK(D.EventRecord(nt, NULL));
 	EXPECT(D.EventElapsedTime(&ms, e1, nt), CUDA_ERROR_INVALID_HANDLE);	/* timing disabled */
 	EXPECT(D.EventRecord(NULL, NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.EventRecord(e1, (CUstream)&ms), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuEventRecord", D.EventRecord(e1, (CUstream)&ms));
+	EXPECT_ABORT("cuEventRecord", D.EventRecord((CUevent)&ms, NULL));
 
 	OK(D.StreamWaitEvent(s, e1, 0));
 	OK(D.StreamWaitEvent(NULL, e1, 0));
 	EXPECT(D.StreamWaitEvent(s, e1, CU_EVENT_WAIT_EXTERNAL), CUDA_ERROR_ILLEGAL_STATE);	/* not capturing */
 	EXPECT(D.StreamWaitEvent(s, e1, 2), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.StreamWaitEvent(s, (CUevent)&ms, 0), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuStreamWaitEvent", D.StreamWaitEvent(s, (CUevent)&ms, 0));
+	EXPECT_ABORT("cuStreamWaitEvent", D.StreamWaitEvent((CUstream)e1, e1, 0));	/* an event as a stream */
+	EXPECT(D.StreamWaitEvent(s, NULL, 0), CUDA_ERROR_INVALID_HANDLE);
 
 	/* work on a created stream runs in the stream's context, current or not */
 	CUdeviceptr dp;
@@ -671,14 +734,17 @@ static void test_streams_events(void)
 	OK(D.EventRecord(e1, s));
 	EXPECT(D.EventRecord(e1, NULL), CUDA_ERROR_INVALID_CONTEXT);
 	OK(D.StreamWaitEvent(s, e1, 0));
+	OK(D.EventSynchronize(e1));
 	OK(D.EventQuery(e1));
 	OK(D.MemFree(dp));	/* so does cuMemFree: the pointer names the memory */
 	EXPECT(D.MemGetInfo(NULL, NULL), CUDA_ERROR_INVALID_CONTEXT);
 	OK(D.CtxSetCurrent(primary));
 
 	OK(D.EventDestroy(nt));
-	EXPECT(D.EventDestroy(nt), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.EventQuery(nt), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuEventDestroy", D.EventDestroy(nt));	/* stale */
+	EXPECT_ABORT("cuEventQuery", D.EventQuery(nt));
+	EXPECT_ABORT("cuEventSynchronize", D.EventSynchronize(nt));
+	EXPECT_ABORT("cuEventElapsedTime", D.EventElapsedTime(&ms, e1, nt));
 	EXPECT(D.EventDestroy(NULL), CUDA_ERROR_INVALID_HANDLE);
 	OK(D.EventDestroy(ipc));
 	OK(D.EventDestroy(e1));
@@ -809,14 +875,14 @@ static void test_modules(void)
 	EXPECT(D.ModuleGetFunction(NULL, m, FILL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.ModuleGetFunction(&f2, m, NULL), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.ModuleGetFunction(&f2, NULL, FILL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.ModuleGetFunction(&f2, bad, FILL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuModuleGetFunction", D.ModuleGetFunction(&f2, bad, FILL));
 	int v;
 	OK(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_PTX_VERSION, f));
 	CHECK(v == 90);
 	OK(D.ModuleUnload(m));
-	EXPECT(D.ModuleUnload(m), CUDA_ERROR_INVALID_HANDLE);	/* double unload */
-	EXPECT(D.ModuleGetFunction(&f2, m, FILL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuModuleUnload", D.ModuleUnload(m));	/* double unload */
+	EXPECT_ABORT("cuModuleGetFunction", D.ModuleGetFunction(&f2, m, FILL));
+	EXPECT_ABORT("cuFuncGetAttribute", D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f));
 	EXPECT(D.ModuleUnload(NULL), CUDA_ERROR_INVALID_HANDLE);
 
 	/* a name that only starts like a registry name does not count */
@@ -965,7 +1031,7 @@ static void test_params_attrs(void)
 		CHECK(v == 0);
 	}
 	EXPECT(D.FuncGetParamInfo(NULL, 0, &off, &size), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.FuncGetParamInfo((CUfunction)&v, 0, &off, &size), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuFuncGetParamInfo", D.FuncGetParamInfo((CUfunction)&v, 0, &off, &size));
 	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX, f), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncGetAttribute(NULL, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, NULL), CUDA_ERROR_INVALID_HANDLE);
@@ -988,8 +1054,9 @@ static void test_params_attrs(void)
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NUM_REGS, 32), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_CACHE_MODE_CA, 1), CUDA_ERROR_INVALID_VALUE);
 	EXPECT(D.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX, 1), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.FuncSetAttribute((CUfunction)&v, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 1),
-	       CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuFuncSetAttribute",
+		     D.FuncSetAttribute((CUfunction)&v, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 1));
+	EXPECT_ABORT("cuModuleGetGlobal", D.ModuleGetGlobal(NULL, NULL, (CUmodule)&v, "vgpu_test_global"));
 	OK(D.ModuleUnload(m));
 }
 
@@ -1154,9 +1221,9 @@ static void test_launch(void)
 	OK(D.FuncSetAttribute(fill, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000));
 	OK(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 100000, NULL, kp, NULL));
 	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 100001, NULL, kp, NULL), CUDA_ERROR_INVALID_VALUE);
-	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, (CUstream)&v, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, (CUstream)&v, kp, NULL));
 	EXPECT(D.LaunchKernel(NULL, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.LaunchKernel((CUfunction)&v, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel((CUfunction)&v, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	/* FAKECUDA_MAX_LAUNCH_THREADS=2^24 (main): beyond it the double says so */
 	EXPECT(D.LaunchKernel(fill, 65536, 1, 1, 1024, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_NOT_SUPPORTED);
 
@@ -1207,7 +1274,7 @@ static void test_launch(void)
 
 	OK(D.ModuleUnload(m));
 	EXPECT(D.MemcpyDtoHAsync(gv, g, 32, NULL), CUDA_ERROR_INVALID_VALUE);	/* went with the module */
-	EXPECT(D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel(fill, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	OK(D.MemFree(out));
 	OK(D.MemFree(out2));
 	OK(D.MemFree(x));
@@ -1253,7 +1320,9 @@ static void test_libraries(void)
 	k2 = (CUkernel)0x55;
 	EXPECT(D.LibraryGetKernel(&k2, lib, "nope"), CUDA_ERROR_NOT_FOUND);
 	CHECK(k2 == NULL);
-	EXPECT(D.LibraryGetKernel(&k2, (CUlibrary)&v, FILL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuLibraryGetKernel", D.LibraryGetKernel(&k2, (CUlibrary)&v, FILL));
+	EXPECT_ABORT("cuLibraryGetKernel", D.LibraryGetKernel(&k2, (CUlibrary)primary, FILL));	/* wrong type */
+	EXPECT(D.LibraryGetKernel(&k2, NULL, FILL), CUDA_ERROR_INVALID_HANDLE);
 	EXPECT(D.LibraryGetKernel(NULL, lib, FILL), CUDA_ERROR_INVALID_VALUE);
 
 	OK(D.KernelGetParamInfo(k, 2, &off, &size));
@@ -1312,11 +1381,13 @@ static void test_libraries(void)
 	CHECK(gv[0] == 3 && gv[1] == 3 && gv[2] == 3 && gv[3] == 3);
 
 	OK(D.LibraryUnload(lib));
-	EXPECT(D.LibraryUnload(lib), CUDA_ERROR_INVALID_HANDLE);	/* double unload */
+	EXPECT_ABORT("cuLibraryUnload", D.LibraryUnload(lib));	/* double unload */
 	EXPECT(D.LibraryUnload(NULL), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.KernelGetParamInfo(k, 0, &off, &size), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f), CUDA_ERROR_INVALID_HANDLE);
-	EXPECT(D.LaunchKernel((CUfunction)k, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL), CUDA_ERROR_INVALID_HANDLE);
+	EXPECT_ABORT("cuKernelGetParamInfo", D.KernelGetParamInfo(k, 0, &off, &size));
+	EXPECT_ABORT("cuKernelGetAttribute", D.KernelGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, k, 0));
+	EXPECT_ABORT("cuKernelGetFunction", D.KernelGetFunction(&f2, k));
+	EXPECT_ABORT("cuFuncGetAttribute", D.FuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f));
+	EXPECT_ABORT("cuLaunchKernel", D.LaunchKernel((CUfunction)k, 1, 1, 1, 1, 1, 1, 0, NULL, kp, NULL));
 	OK(D.MemFree(out));
 	free(fb.p);
 	free(ptx.p);
@@ -1424,9 +1495,11 @@ static void test_threads(void)
 }
 
 /* Before the library is loaded here: a bad FAKECUDA_MEM_LIMIT makes cuInit fail. */
+static const char *bad_env_name, *bad_env_value;
+
 static int child_bad_env(void)
 {
-	setenv("FAKECUDA_MEM_LIMIT", "lots", 1);
+	setenv(bad_env_name, bad_env_value, 1);
 	void *h = dlopen(FAKECUDA_LIB, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return 2;
@@ -1434,9 +1507,160 @@ static int child_bad_env(void)
 	return init && init(0) == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
 }
 
+static void test_bad_env(void)
+{
+	static const char *const bad[][2] = {
+		{ "FAKECUDA_MEM_LIMIT", "lots" },
+		{ "FAKECUDA_OP_DELAY_US", "-5" },
+		{ "FAKECUDA_OP_DELAY_US", "10000001" },	/* more than 10 s an operation */
+		{ "FAKECUDA_SYNC", "yes" },
+		{ "FAKECUDA_LENIENT", "2" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_env_name = bad[i][0];
+		bad_env_value = bad[i][1];
+		if (!in_child(child_bad_env)) {
+			fprintf(stderr, "cuInit accepted %s=%s\n", bad_env_name, bad_env_value);
+			failures++;
+		}
+	}
+}
+
+/* ================================================================ new entry points: their arguments */
+
+static void test_host_memory_calls(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *reg = mmap(NULL, (size_t)page * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *ph = NULL;
+	CUdeviceptr dp;
+	unsigned flags;
+	CUcontext c;
+
+	/* the device says it can do what the executor relies on, as an H100/H200 does */
+	static const CUdevice_attribute yes[] = {
+		CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,
+		CU_DEVICE_ATTRIBUTE_CAN_USE_STREAM_WAIT_VALUE_NOR,
+		CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING,
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		int v = 0;
+		OK(D.DeviceGetAttribute(&v, yes[i], 0));
+		CHECK(v == 1);
+	}
+	int flush = 1;
+	OK(D.DeviceGetAttribute(&flush, CU_DEVICE_ATTRIBUTE_CAN_FLUSH_REMOTE_WRITES, 0));
+	CHECK(flush == 0);	/* hence CU_STREAM_WAIT_VALUE_FLUSH is refused below */
+
+	/* cuCtxGetCurrent */
+	EXPECT(D.CtxGetCurrent(NULL), CUDA_ERROR_INVALID_VALUE);
+	OK(D.CtxGetCurrent(&c));
+	CHECK(c == primary);
+	OK(D.CtxSetCurrent(NULL));
+	c = (CUcontext)0x55;
+	OK(D.CtxGetCurrent(&c));
+	CHECK(c == NULL);
+	EXPECT(D.MemAllocHost(&ph, 64), CUDA_ERROR_INVALID_CONTEXT);
+	OK(D.CtxSetCurrent(primary));
+
+	/* pinned allocations */
+	EXPECT(D.MemAllocHost(NULL, 64), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemAllocHost(&ph, 0), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemAllocHost(&ph, 100));
+	CHECK(ph && (uintptr_t)ph % (uintptr_t)page == 0);
+	OK(D.MemHostGetFlags(&flags, ph));
+	CHECK(flags == (CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP));	/* automatic under UVA */
+	OK(D.MemHostGetFlags(&flags, (uint8_t *)ph + 99));
+	EXPECT(D.MemHostGetFlags(NULL, ph), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemHostGetDevicePointer(&dp, (uint8_t *)ph + 10, 0));
+	CHECK(dp == (CUdeviceptr)(uintptr_t)ph + 10);
+	EXPECT(D.MemHostGetDevicePointer(&dp, (uint8_t *)ph + 100, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetDevicePointer(&dp, ph, 1), CUDA_ERROR_INVALID_VALUE);	/* flags must be 0 */
+	EXPECT(D.MemHostGetDevicePointer(NULL, ph, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostUnregister(ph), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);	/* allocated, not registered */
+	EXPECT(D.MemHostRegister(ph, 64, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+	/* usable as device memory: a memset, and a copy out of it */
+	OK(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0x3c, 100, NULL));
+	OK(D.StreamSynchronize(NULL));
+	CHECK(((uint8_t *)ph)[99] == 0x3c);
+	EXPECT(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0x3c, 101, NULL), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemFreeHost(ph));
+	EXPECT(D.MemFreeHost(ph), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetFlags(&flags, ph), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemsetD8Async((CUdeviceptr)(uintptr_t)ph, 0, 1, NULL), CUDA_ERROR_INVALID_VALUE);	/* gone */
+
+	/* registered memory: a device pointer only with DEVICEMAP; no flags to get */
+	OK(D.MemHostRegister(reg, (size_t)page, 0));
+	OK(D.MemHostRegister(reg + page, (size_t)page, CU_MEMHOSTREGISTER_DEVICEMAP));
+	EXPECT(D.MemHostGetDevicePointer(&dp, reg, 0), CUDA_ERROR_INVALID_VALUE);
+	OK(D.MemHostGetDevicePointer(&dp, reg + page + 8, 0));
+	CHECK(dp == (CUdeviceptr)(uintptr_t)(reg + page + 8));	/* the host address */
+	EXPECT(D.MemHostGetFlags(&flags, reg + page), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemHostGetDevicePointer(&dp, reg + 3 * page, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.MemFreeHost(reg + page), CUDA_ERROR_INVALID_VALUE);	/* not the double's to free */
+
+	/* stream memory operations: flags, alignment, the memory they name */
+	CUstream s;
+	OK(D.StreamCreateWithPriority(&s, CU_STREAM_NON_BLOCKING, 0));
+	CUdeviceptr r = (CUdeviceptr)(uintptr_t)(reg + page), dev;
+	OK(D.MemAlloc(&dev, 64));
+	uint32_t stack_word = 0;
+	EXPECT(D.StreamWaitValue32(s, (CUdeviceptr)(uintptr_t)&stack_word, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue32(s, (CUdeviceptr)(uintptr_t)&stack_word, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, r + 2, 0, 0), CUDA_ERROR_INVALID_VALUE);	/* misaligned */
+	EXPECT(D.StreamWaitValue64(s, r + 4, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue64(s, dev + 4, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, dev + 62, 0, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWaitValue32(s, dev + 64, 0, 0), CUDA_ERROR_INVALID_VALUE);	/* past the end */
+	EXPECT(D.StreamWaitValue32(s, r, 0, 4), CUDA_ERROR_INVALID_VALUE);	/* no such condition */
+	EXPECT(D.StreamWaitValue32(s, r, 0, CU_STREAM_WAIT_VALUE_FLUSH), CUDA_ERROR_NOT_SUPPORTED);
+	EXPECT(D.StreamWriteValue32(s, r, 0, CU_STREAM_WRITE_VALUE_NO_MEMORY_BARRIER), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamWriteValue32(s, r, 0, 2), CUDA_ERROR_INVALID_VALUE);
+	OK(D.StreamWriteValue32(s, r, 0x1234, 0));
+	OK(D.StreamWaitValue32(s, r, 0x1234, CU_STREAM_WAIT_VALUE_EQ));
+	OK(D.StreamWriteValue64(s, dev + 8, 0x123456789ull, 0));
+	OK(D.StreamWaitValue64(s, dev + 8, 0x123456789ull, CU_STREAM_WAIT_VALUE_EQ));
+	OK(D.StreamWaitValue32(s, (CUdeviceptr)(uintptr_t)reg, 0, 0));	/* registered without DEVICEMAP: still host-pointer usable */
+	OK(D.StreamSynchronize(s));
+	uint32_t w;
+	memcpy(&w, reg + page, 4);
+	CHECK(w == 0x1234);
+	EXPECT_ABORT("cuStreamWaitValue32", D.StreamWaitValue32((CUstream)&w, r, 0, 0));
+	EXPECT_ABORT("cuStreamWriteValue64", D.StreamWriteValue64((CUstream)&w, dev, 0, 0));
+
+	/* host functions: something to call, and callback flags 0 */
+	EXPECT(D.LaunchHostFunc(s, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
+	EXPECT(D.StreamAddCallback(s, NULL, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	EXPECT_ABORT("cuLaunchHostFunc", D.LaunchHostFunc((CUstream)&w, NULL, NULL));
+	EXPECT_ABORT("cuStreamAddCallback", D.StreamAddCallback((CUstream)&w, NULL, NULL, 0));
+
+	/* cuStreamGetFlags */
+	CUstream b;
+	OK(D.StreamCreateWithPriority(&b, 0, 0));
+	flags = 99;
+	OK(D.StreamGetFlags(s, &flags));
+	CHECK(flags == CU_STREAM_NON_BLOCKING);
+	OK(D.StreamGetFlags(b, &flags));
+	CHECK(flags == CU_STREAM_DEFAULT);
+	flags = 99;
+	OK(D.StreamGetFlags(NULL, &flags));
+	CHECK(flags == CU_STREAM_DEFAULT);
+	OK(D.StreamGetFlags(CU_STREAM_PER_THREAD, &flags));
+	EXPECT(D.StreamGetFlags(s, NULL), CUDA_ERROR_INVALID_VALUE);
+	EXPECT_ABORT("cuStreamGetFlags", D.StreamGetFlags((CUstream)&w, &flags));
+	OK(D.StreamDestroy(s));
+	OK(D.StreamDestroy(b));
+	OK(D.MemFree(dev));
+	OK(D.MemHostUnregister(reg));
+	OK(D.MemHostUnregister(reg + page));
+	munmap(reg, (size_t)page * 4);
+}
+
 int main(void)
 {
-	CHECK(in_child(child_bad_env));
+	test_bad_env();
 	setenv("FAKECUDA_MEM_LIMIT", "67108864", 1);	/* 64 MiB */
 	setenv("FAKECUDA_MAX_LAUNCH_THREADS", "16777216", 1);
 	load_driver();
@@ -1453,6 +1677,7 @@ int main(void)
 	test_params_attrs();
 	test_launch();
 	test_libraries();
+	test_host_memory_calls();
 	test_threads();
 	CHECK(in_child(child_illegal_address));
 	CHECK(in_child(child_read_only));
