@@ -216,6 +216,7 @@ int main(void)
 
 	/* Asynchronous errors are kept for, and returned by, a call that may report them. */
 	struct vgpu_memcpy_dtod_args dd = { .dst = 0x10, .src = dptr, .len = 64, .stream = 0 };
+	CHECK(ASYNC(VGPU_OP_MEMCPY_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);	/* kept, then taken */
 	vgpu_keep_error(&s, THREAD, CTX, 0, CUDA_ERROR_INVALID_VALUE);	/* as a failed copy keeps it */
 	vgpu_keep_error(&s, THREAD + 1, CTX, 0, CUDA_ERROR_LAUNCH_FAILED);	/* another thread's */
 	CHECK(call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, CTX, NULL,
