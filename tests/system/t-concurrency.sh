@@ -20,19 +20,26 @@ export VGPU_LIBCUDA=$PWD/$B/fakecuda/libcuda.so.1 VGPU_CACHE_DIR=$tmp/cache
 export FAKECUDA_MEM_LIMIT=$((1 << 30))
 status=0
 
-for size in 64M 4M 512K; do
-	export VGPU_SOCKET=$tmp/vgpu-$size.sock
-	"$B/bin/vgpu-executor" --listen --bar1-size $size 2>"$tmp/executor-$size.log" &
+# The last run again on a VM-sized channel with every operation of the double
+# delayed, so that an answer sent or a buffer reused before its copy finished
+# shows as wrong bytes.
+for run in 64M 4M 512K 4M-delayed; do
+	size=${run%-delayed}
+	if [ "$run" != "$size" ]; then
+		export FAKECUDA_OP_DELAY_US=200
+	fi
+	export VGPU_SOCKET=$tmp/vgpu-$run.sock
+	"$B/bin/vgpu-executor" --listen --bar1-size $size 2>"$tmp/executor-$run.log" &
 	exe=$!
 	for _ in $(seq 100); do [ -S "$VGPU_SOCKET" ] && break; sleep 0.1; done
-	[ -S "$VGPU_SOCKET" ] || { echo "FAIL: the executor did not start"; cat "$tmp/executor-$size.log"; exit 1; }
+	[ -S "$VGPU_SOCKET" ] || { echo "FAIL: the executor did not start"; cat "$tmp/executor-$run.log"; exit 1; }
 	LD_LIBRARY_PATH=$B/lib VGPU_TEST_SECONDS=${VGPU_TEST_SECONDS:-2} \
-		"$prog" >"$tmp/out-$size" 2>&1
+		"$prog" >"$tmp/out-$run" 2>&1
 	rc=$?
-	sed "s/^/   $size: /" "$tmp/out-$size"
-	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/out-$size"; then
-		echo "FAIL: channel of $size: exit $rc"
-		sed "s/^/   executor: /" "$tmp/executor-$size.log"
+	sed "s/^/   $run: /" "$tmp/out-$run"
+	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/out-$run"; then
+		echo "FAIL: channel of $run: exit $rc"
+		sed "s/^/   executor: /" "$tmp/executor-$run.log"
 		status=1
 	fi
 	kill $exe; wait $exe 2>/dev/null; exe=
