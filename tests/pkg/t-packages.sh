@@ -10,6 +10,8 @@
 #   - the systemd units pass `systemd-analyze verify` and keep their sandbox;
 #   - vgpu-guest installed into a scratch root (dpkg --root, its maintainer
 #     scripts included) gives `ldconfig -p` the shim's libcuda.so.1;
+#   - the packaged vgpu, executor and shim run a cudart program (onto the
+#     driver test double);
 #   - make install DESTDIR=... lays out what the packages hold, and
 #     make uninstall removes exactly that.
 # The Debian packages it needs are installed with apt (downloads cached in
@@ -239,6 +241,36 @@ ldconfig -r "$G" -p | grep -q libcuda && bad "libcuda.so.1 still listed after pu
 	ok "purge takes the shim out of ldconfig's cache"
 left=$(cd "$G" && find opt etc/ld.so.conf.d lib -mindepth 1 2>/dev/null)
 [ -z "$left" ] && ok "purge leaves no file of vgpu-guest" || bad "purge left: $left"
+
+# ---- the packaged programs run ----
+phase "packaged programs run"
+# Both packages in one root, as on a host that has both: the packaged vgpu
+# (hardened, stripped) finds the packaged executor beside itself and the
+# packaged shim in ../lib, and an unmodified cudart program runs through
+# them onto the driver test double (tests/fakecuda/, not a driver).
+P=$T/both
+dpkg-deb -x "$HOST_DEB" "$P"
+dpkg-deb -x "$GUEST_DEB" "$P"
+NVCC=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
+if ! make -s fakecuda >"$T/fake.log" 2>&1; then
+	cat "$T/fake.log"
+	bad "make fakecuda"
+elif ! "$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$T/e2e_static" tests/cuda/e2e_runtime.cu >"$T/nvcc.log" 2>&1; then
+	cat "$T/nvcc.log"
+	bad "nvcc e2e_runtime.cu"
+else
+	# The timeout only ends a hang; the run takes seconds.
+	out=$(VGPU_LIBCUDA=$REPO/build/fakecuda/libcuda.so.1 VGPU_SOCKET=$T/vgpu.sock \
+		timeout 600 "$P/opt/vgpu/bin/vgpu" run -- "$T/e2e_static" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q '^PASSED' <<<"$out"; then
+		ok "e2e_runtime (static cudart) through the packaged vgpu, shim and executor"
+	else
+		echo "$out" | tail -n 20
+		bad "e2e_runtime through the packaged programs (exit $rc)"
+	fi
+fi
 
 # ---- make install / uninstall ----
 phase "make install"
