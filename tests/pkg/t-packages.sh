@@ -6,7 +6,8 @@
 #     trigger, udev rules that name the device IDs of include/vgpu/;
 #   - DKMS builds vgpu_stub.ko from the packaged source against Debian 12's
 #     6.1 headers (headers only, in a scratch DKMS tree: nothing is loaded
-#     or installed on this machine);
+#     or installed on this machine; tests/pkg/stage-host.sh, which a system
+#     test can use to lay out the host package for its VM);
 #   - the systemd units pass `systemd-analyze verify` and keep their sandbox;
 #   - vgpu-guest installed into a scratch root (dpkg --root, its maintainer
 #     scripts included) gives `ldconfig -p` the shim's libcuda.so.1;
@@ -139,24 +140,23 @@ sh -n "$T/guest/lib/udev/vgpu-guest-bind" && grep -q uio_pci_generic "$T/guest/l
 
 # ---- DKMS ----
 phase "dkms build $KREL"
-# A scratch DKMS tree over the packaged source; sign_file names no signer,
-# so that DKMS does not make a signing key on this machine.
-mkdir -p "$T/dkms"
-if sign_file=/nonexistent dkms build -m vgpu-stub -v "$V" -k "$KREL" \
-	--sourcetree "$T/host/usr/src" --dkmstree "$T/dkms" --kernelsourcedir "$KDIR" \
-	>"$T/dkms.log" 2>&1; then
-	KO=$(find "$T/dkms/vgpu-stub/$V/$KREL" -name vgpu_stub.ko | head -n 1)
-	if [ -n "$KO" ] && modinfo -F vermagic "$KO" | grep -q "^$KREL " &&
-	   [ "$(modinfo -F name "$KO")" = vgpu_stub ]; then
-		ok "DKMS built vgpu_stub.ko for $KREL"
+# tests/pkg/stage-host.sh: the host package laid out in a root, the module
+# built by DKMS from its source (what a system test's VM runs).
+S=$T/stage
+had_key=$([ -e /var/lib/dkms/mok.key ] && echo yes)
+if tests/pkg/stage-host.sh "$S" "$KREL" 2>"$T/stage.log"; then
+	KO=$S/lib/modules/$KREL/updates/dkms/vgpu_stub.ko
+	if [ -f "$KO" ] && modinfo -F vermagic "$KO" | grep -q "^$KREL " &&
+	   [ "$(modinfo -F name "$KO")" = vgpu_stub ] && [ -x "$S/opt/vgpu/bin/vgpu-executor" ]; then
+		ok "DKMS built vgpu_stub.ko for $KREL from the packaged source"
 	else
-		bad "DKMS built no vgpu_stub.ko for $KREL"
+		bad "stage-host.sh left no vgpu_stub.ko for $KREL"
 	fi
 else
-	tail -n 30 "$T/dkms.log"
-	[ -f "$T/dkms/vgpu-stub/$V/build/make.log" ] && tail -n 30 "$T/dkms/vgpu-stub/$V/build/make.log"
+	cat "$T/stage.log"
 	bad "dkms build against $KREL"
 fi
+[ -z "$had_key" ] && [ -e /var/lib/dkms/mok.key ] && bad "DKMS made a signing key on this machine"
 # BUILD_EXCLUSIVE_KERNEL: 6.1 and later only (host-kmod/compat.mk's range).
 RE=$(sed -n 's/^BUILD_EXCLUSIVE_KERNEL="\(.*\)"$/\1/p' "$T/host/usr/src/vgpu-stub-$V/dkms.conf")
 [ -n "$RE" ] || bad "dkms.conf has no BUILD_EXCLUSIVE_KERNEL"
