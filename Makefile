@@ -4,6 +4,9 @@
 #   make run        the demo on a GPU host: natively and through the shim
 #   make test       every test that needs no GPU (what CI runs)
 #   make test-gpu   the GPU suite, on a GPU host
+#   make install-host / install-guest / install, the same with uninstall
+#                   (DESTDIR, PREFIX...: dist/install.mk, docs/install.md)
+#   make deb        the Debian packages vgpu-host and vgpu-guest, in build/deb/
 #
 # Everything lands in build/.  CUDA_HOME names the toolkit (headers, and
 # the stub libcuda.so the generator reads the exported names from).
@@ -42,6 +45,7 @@ include tests/kmod/kmod.mk
 include demo/demo.mk
 include tests/fuzz/fuzz.mk
 include bench/bench.mk
+include dist/install.mk
 include tests/cuda/cuda.mk
 
 clean:
