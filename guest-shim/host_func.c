@@ -124,10 +124,14 @@ static void *service(void *arg)
 		hf.nready--;
 		pthread_mutex_unlock(&hf.lock);
 
+		/*
+		 * As the real driver does: after the stream failed, a callback is
+		 * still called (it hears the error), a host function is not.
+		 */
 		in_host_func = true;
 		if (f->callback)
 			f->callback(f->stream, f->status, f->data);
-		else
+		else if (f->status == CUDA_SUCCESS)
 			f->fn(f->data);
 		in_host_func = false;
 		/* Returned: release the stream that waits on the GPU. */

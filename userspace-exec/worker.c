@@ -32,6 +32,8 @@
 #include "worker.h"
 
 #define POLL_GROW_MIN_NS	(10ull * 1000)
+/* How often a sleeping worker looks at armed waits anyway (see the sleep below). */
+#define ARMED_RECHECK_MS	50
 /* Records consumed before the waits get another look. */
 #define RECORD_BATCH		64
 
@@ -149,8 +151,14 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 				{ .fd = ch->doorbell_fd, .events = POLLIN },
 				{ .fd = s.notify_fd, .events = POLLIN },
 			};
-			/* A wait that could not be armed is looked at every millisecond. */
-			int timeout = s.nwaits && !armed ? 1 : -1;
+			/*
+			 * A wait that could not be armed is looked at every
+			 * millisecond.  An armed one is looked at now and then
+			 * too: once a context has faulted, the driver runs no
+			 * host function any more (so no wake-up comes), while its
+			 * events report the fault when queried.
+			 */
+			int timeout = !s.nwaits ? -1 : armed ? ARMED_RECHECK_MS : 1;
 
 			if (poll(p, 2, timeout) < 0 && errno != EINTR)
 				break;

@@ -550,6 +550,28 @@ int main(int argc, char **argv)
 		printf("FAIL  no CUDA device\n");
 		return 1;
 	}
+	/*
+	 * Load every kernel before kernels wait on each other: with lazy
+	 * loading (CUDA's default) a kernel's first launch may wait for the
+	 * kernels already running, and one that spins on a flag never ends.
+	 */
+	{
+		unsigned int *w = nullptr;
+
+		if (cudaMalloc(&w, 2 * sizeof(unsigned int)) != cudaSuccess ||
+		    cudaMemset(w, 0, 2 * sizeof(unsigned int)) != cudaSuccess) {
+			printf("FAIL  no memory to load the kernels with\n");
+			return 1;
+		}
+		vgpu_test_fill<<<1, 1>>>(w, 0, 1);
+		vgpu_test_set_flag<<<1, 1>>>(w, 0);
+		vgpu_test_wait_flag<<<1, 1>>>(w, 0, w + 1);
+		if (cudaDeviceSynchronize() != cudaSuccess) {
+			printf("FAIL  the kernels could not be loaded\n");
+			return 1;
+		}
+		cudaFree(w);
+	}
 	if (want("copies"))
 		test_copies(seconds);
 	if (want("bigcopy"))

@@ -4,16 +4,25 @@ $(B)/tests/cuda/e2e_runtime_%: tests/cuda/e2e_runtime.cu tests/cuda/test_kernels
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart $* -Itests/cuda -o $@ $<
 
-CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared
-cuda-tests: $(CUDA_TESTS)
-
-# The GPU suite, on a GPU host.
-test-gpu: all demo bench cuda-tests
-	tests/gpu/run.sh $(B)
-
 # Multi-threaded programs that a blocking or thread-confusing executor gets wrong.
 $(B)/tests/cuda/concurrency: tests/cuda/concurrency.cu tests/cuda/test_kernels.cuh
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
 
-CUDA_TESTS += $(B)/tests/cuda/concurrency
+# Every program above; the rule below takes the list as it stands here.
+CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared \
+	$(B)/tests/cuda/concurrency
+cuda-tests: $(CUDA_TESTS)
+
+# The GPU suite, on a GPU host.
+test-gpu: all demo bench cuda-tests probes
+	tests/gpu/run.sh $(B)
+
+# The real driver's behaviour after a fault (tests/gpu/probe-fault.sh; informational).
+$(B)/tests/gpu/test_kernels.cubin: tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -cubin -arch=sm_90 -x cu -o $@ $<
+$(B)/tests/gpu/probe_fault: tests/gpu/probe_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CUDA_INC) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
+probes: $(B)/tests/gpu/test_kernels.cubin $(B)/tests/gpu/probe_fault
