@@ -187,12 +187,13 @@ static void run(struct fc_queue *q, struct fc_op *op)
 		case FC_OP_WAIT:
 			break;
 		/*
-		 * Host functions are called even after a fault, so that
-		 * nobody waits forever for one; a stream callback is told
-		 * the error, as cuda.h documents.
+		 * As the real driver does (tests/gpu/probe-fault.sh on an
+		 * H200): after a fault a host function is no longer called,
+		 * while a stream callback is, and is told the error.
 		 */
 		case FC_OP_HOST_FN:
-			op->host.fn(op->host.user);
+			if (!sticky)
+				op->host.fn(op->host.user);
 			break;
 		case FC_OP_CALLBACK:
 			op->host.cb(op->host.handle, sticky, op->host.user);

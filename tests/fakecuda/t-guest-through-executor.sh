@@ -47,4 +47,8 @@ done
 # so that an executor answering before a copy landed, or letting go of a
 # buffer a queued copy still reads, gets caught rather than winning the race.
 FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/guest_static"
+# A fault that shows only after the worker went to sleep on an armed wait:
+# the driver runs no host function after a fault, so the wake-up the worker
+# armed never comes (seen on an H200); it must look at its waits anyway.
+FAKECUDA_OP_DELAY_US=100000 run "^PASSED" "$tmp/guest_static" fault
 exit $status
