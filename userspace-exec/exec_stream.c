@@ -90,6 +90,7 @@ CUresult vgpu_exec_launch_host_func(struct vgpu_session *s, struct vgpu_call *c)
 		vgpu_wait_discard(s, w);
 		return r;
 	}
+	s->host_gen[a->slot] = (uint32_t)a->gen;
 	w->msg.cookie = a->cookie;
 	w->msg.gen = a->gen;
 	w->msg.slot = a->slot;

@@ -186,6 +186,14 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 {
 	if (!s->driver_ready)
 		return;
+	/*
+	 * Streams still waiting for the guest's host functions would never
+	 * end, and destroying their context waits for them (seen on an H200):
+	 * release them as if the guest had run every function.
+	 */
+	if (s->host_flags)
+		for (uint32_t i = 0; i < VGPU_HOST_FLAGS; i++)
+			vgpu_store_release(&s->ctrl->host_flag[i], s->host_gen[i]);
 	vgpu_session_drain(s);
 	vgpu_idmap_each(&s->allocs, free_alloc, s);
 	s->mem_used = 0;

@@ -50,6 +50,7 @@ struct vgpu_session {
 	bool bulk_registered;	/* pinned with the real driver: copies are real DMA */
 	uint8_t *stage;		/* when it could not be: a pinned mirror of bulk, or NULL */
 	CUdeviceptr host_flags;	/* ctrl.host_flag as the GPU sees it; 0: no host functions */
+	uint32_t host_gen[VGPU_HOST_FLAGS];	/* the latest generation a stream waits for, per slot */
 
 	struct vgpu_idmap handles;
 	struct vgpu_idmap allocs;	/* dptr -> size */
