@@ -204,7 +204,8 @@ static void regs_read(struct kunit *test)
 	struct vgpu_irq irq = { .status = VGPU_IRQ_COMPLETION };
 
 	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&r, &irq, VGPU_REG_MAGIC, 4), VGPU_MAGIC);
-	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&r, &irq, VGPU_REG_VERSION, 4), 0x10000u);
+	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&r, &irq, VGPU_REG_VERSION, 4),
+			(u32)VGPU_PROTOCOL_MAJOR << 16 | VGPU_PROTOCOL_MINOR);
 	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&r, &irq, VGPU_REG_FEATURES, 4),
 			VGPU_FEATURE_DOORBELL_SUPPRESSION | VGPU_FEATURE_MSI);
 	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&r, &irq, VGPU_REG_VM_ID, 4), 42u);

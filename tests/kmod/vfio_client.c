@@ -445,7 +445,7 @@ static void build_hello(struct vgpu_cmd_hdr *h, uint64_t tag)
 	h->flags = VGPU_CMD_F_REPLY;
 	h->tag = tag;
 	h->ctx = 0;
-	h->reserved = 0;
+	h->thread = 1;
 	memcpy(h + 1, &a, sizeof(a));
 }
 
@@ -560,7 +560,7 @@ static void device_info(struct dev *d, uint64_t fb_size)
 	h->flags = VGPU_CMD_F_REPLY;
 	h->tag = 0x7001;
 	h->ctx = 0;
-	h->reserved = 0;
+	h->thread = 1;
 	memcpy(h + 1, &a, sizeof(a));
 	if (vgpu_sq_commit(&p, h, pos))
 		bar0_write(d, VGPU_REG_DOORBELL, 0);
