@@ -44,6 +44,7 @@ include tests/tests.mk
 include tests/kmod/kmod.mk
 include demo/demo.mk
 include tests/fuzz/fuzz.mk
+include tests/hostile/hostile.mk
 include bench/bench.mk
 include dist/install.mk
 include tests/cuda/cuda.mk

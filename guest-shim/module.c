@@ -13,7 +13,7 @@
 #include "../common/sha256.h"
 #include "channel.h"
 #include "context.h"
-#include "image.h"
+#include "../common/image.h"
 #include "log.h"
 #include "memory.h"
 #include "module.h"

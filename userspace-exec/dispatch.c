@@ -14,6 +14,7 @@
 
 #include "dispatch.h"
 #include "waits.h"
+#include "worker_stats.h"
 
 /* Calls that run in the context the header names (the others take none). */
 #define IN_CTX	1u
@@ -251,6 +252,7 @@ void vgpu_dispatch(struct vgpu_session *s, const void *rec, uint32_t size)
 	const struct vgpu_op *op = h->opcode < VGPU_OP_COUNT ? &ops[h->opcode] : NULL;
 	CUresult r;
 
+	vgpu_stats_count_call();	/* for vgpu status: calls per second */
 	if (!op || !op->fn)
 		r = CUDA_ERROR_NOT_SUPPORTED;
 	else if (c.args_len < op->min_args)

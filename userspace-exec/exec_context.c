@@ -4,8 +4,29 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "log.h"
 #include "waits.h"
 #include "vgpu/regs.h"
+
+/*
+ * Context flags a guest may ask for: scheduling, MAP_HOST and
+ * LMEM_RESIZE_TO_MAX.  The others are the host's business: the core-dump
+ * flags make the driver write files where the worker runs.
+ */
+#define GUEST_CTX_FLAGS	(CU_CTX_SCHED_MASK | CU_CTX_MAP_HOST | CU_CTX_LMEM_RESIZE_TO_MAX)
+
+static CUresult check_ctx_flags(struct vgpu_session *s, unsigned int flags)
+{
+	static struct vgpu_log_limit limit;
+	uint32_t dropped;
+
+	if (!(flags & ~GUEST_CTX_FLAGS))
+		return CUDA_SUCCESS;
+	if (vgpu_log_allow(&limit, &dropped))
+		vgpu_log_event("info", "refused", "session=%lu what=ctx_flags flags=%#x suppressed=%u",
+			       (unsigned long)s->ch->session_id, flags, dropped);
+	return CUDA_ERROR_NOT_PERMITTED;
+}
 
 /*
  * Pin the channel once a context exists, so copies through its bulk area are
@@ -89,11 +110,11 @@ CUresult vgpu_exec_hello(struct vgpu_session *s, struct vgpu_call *c)
 		r = s->drv.DeviceGetCount(&out.device_count);
 	if (r != CUDA_SUCCESS)
 		return r;
-	out.mem_quota = s->ch->mem_quota;
 	/* Host functions need the channel pinned; known only once a context exists. */
 	out.features = VGPU_FEATURE_HOST_FUNC;
-	if (!out.mem_quota && out.device_count > 0 && s->drv.DeviceTotalMem(&total_b, 0) == 0)
-		out.mem_quota = total_b;
+	/* The instance's quota is the guest's device memory from now on. */
+	if (out.device_count > 0 && s->drv.DeviceTotalMem(&total_b, 0) == 0)
+		out.mem_quota = vgpu_quota_hello(s, total_b, a->guest_pid);
 	vgpu_answer(c, &out, sizeof(out));
 	return CUDA_SUCCESS;
 }
@@ -137,7 +158,7 @@ CUresult vgpu_exec_device_get_info(struct vgpu_session *s, struct vgpu_call *c)
 	memcpy(info->uuid, uuid.bytes, sizeof(info->uuid));
 	info->luid_status = s->drv.DeviceGetLuid((char *)info->luid, &info->luid_device_mask, dev);
 	/* The guest sees its quota as the device's memory. */
-	info->total_mem = s->ch->mem_quota && s->ch->mem_quota < total ? s->ch->mem_quota : total;
+	info->total_mem = s->quota.limit && s->quota.limit < total ? s->quota.limit : total;
 	for (int i = 1; i < VGPU_DEVICE_ATTRS; i++) {
 		int v;
 
@@ -150,7 +171,34 @@ CUresult vgpu_exec_device_get_info(struct vgpu_session *s, struct vgpu_call *c)
 	return CUDA_SUCCESS;
 }
 
-/* Bind @id to primary context @ctx; an id already bound must name the same context. */
+struct find_primary {
+	uint32_t device;
+	uint64_t id;
+};
+
+static void match_primary(struct vgpu_idmap_entry *e, void *arg)
+{
+	struct find_primary *f = arg;
+
+	if (e->type == VGPU_OBJ_CTX && e->aux == 1 && e->aux32 == f->device)
+		f->id = e->key;
+}
+
+/* The id the session bound @device's primary context to, or 0. */
+static uint64_t primary_id(struct vgpu_session *s, int device)
+{
+	struct find_primary f = { (uint32_t)device, 0 };
+
+	vgpu_idmap_each(&s->handles, match_primary, &f);
+	return f.id;
+}
+
+/*
+ * Bind @id to the primary context @ctx of @device.  An id names one context
+ * for the session's life: an id already bound may only be retained again for
+ * the same primary context, never rebound (a created context's id would
+ * otherwise come to name the primary one, and its teardown destroy it).
+ */
 static CUresult bind_ctx(struct vgpu_session *s, uint64_t id, CUcontext ctx, int device,
 			 struct vgpu_xctx **out)
 {
@@ -168,6 +216,9 @@ static CUresult bind_ctx(struct vgpu_session *s, uint64_t id, CUcontext ctx, int
 		*out = x;
 		return CUDA_SUCCESS;
 	}
+	/* One id per primary context: its cost and its objects are accounted under that id. */
+	if (primary_id(s, device))
+		return CUDA_ERROR_INVALID_VALUE;
 	x = vgpu_xctx_new(ctx, id, device, true);
 	if (!x)
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -186,6 +237,8 @@ static CUresult bind_ctx(struct vgpu_session *s, uint64_t id, CUcontext ctx, int
 CUresult vgpu_exec_primary_ctx_retain(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_primary_ctx_args *a = (const void *)c->args;
+	uint64_t before = vgpu_quota_free_now(s), after;
+	bool bound = vgpu_idmap_find(&s->handles, a->ctx_id) != NULL;
 	struct vgpu_xctx *x;
 	CUcontext ctx;
 	CUdevice dev;
@@ -203,6 +256,23 @@ CUresult vgpu_exec_primary_ctx_retain(struct vgpu_session *s, struct vgpu_call *
 		s->drv.DevicePrimaryCtxRelease(dev);
 		return r;
 	}
+	/* Its cost is charged at its first retain; later retains only count. */
+	if (vgpu_idmap_find(&s->quota.ctxs, a->ctx_id)) {
+		vgpu_quota_ctx_retained(s, a->ctx_id);
+	} else {
+		after = vgpu_quota_free_now(s);
+		r = vgpu_quota_ctx_charge(s, a->ctx_id, before > after ? before - after : 0);
+		if (r != CUDA_SUCCESS) {
+			struct vgpu_idmap_entry *e = vgpu_idmap_find(&s->handles, a->ctx_id);
+
+			if (!bound && e) {
+				vgpu_idmap_remove(&s->handles, e);
+				vgpu_xctx_free(x);
+			}
+			s->drv.DevicePrimaryCtxRelease(dev);
+			return r;
+		}
+	}
 	/* The channel is registered once a context exists to register it in. */
 	if (!s->bulk_registered && !s->stage) {
 		make_current(s, x);
@@ -214,21 +284,49 @@ CUresult vgpu_exec_primary_ctx_retain(struct vgpu_session *s, struct vgpu_call *
 CUresult vgpu_exec_primary_ctx_release(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_primary_ctx_args *a = (const void *)c->args;
+	struct vgpu_idmap_entry *e;
 	CUdevice dev;
-	CUresult r = s->drv.DeviceGet(&dev, a->device);
+	CUresult r;
 
-	return r ? r : s->drv.DevicePrimaryCtxRelease(dev);
+	/* Accounted under its id: a guest cannot name another context here. */
+	if (!a->ctx_id || primary_id(s, a->device) != a->ctx_id)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	r = s->drv.DeviceGet(&dev, a->device);
+	if (r == CUDA_SUCCESS)
+		r = s->drv.DevicePrimaryCtxRelease(dev);
+	if (r == CUDA_SUCCESS && vgpu_quota_ctx_released(s, a->ctx_id)) {
+		/* Its last retain: the driver destroyed it and everything in it. */
+		e = vgpu_obj(s, a->ctx_id, VGPU_OBJ_CTX);
+		if (e)
+			vgpu_xctx_release(s, e->obj, true);
+		vgpu_quota_forget_ctx(s, a->ctx_id);
+		vgpu_forget_ctx_objects(s, a->ctx_id);
+		vgpu_quota_ctx_gone(s, a->ctx_id);
+		if (s->current_id == a->ctx_id) {
+			s->current = NULL;
+			s->current_id = 0;
+			s->cur = NULL;
+		}
+		s->bulk_registered = false;
+		s->host_flags = 0;
+		s->stage = NULL;
+	}
+	return r;
 }
 
 CUresult vgpu_exec_primary_ctx_reset(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_primary_ctx_args *a = (const void *)c->args;
 	CUdevice dev;
-	CUresult r = s->drv.DeviceGet(&dev, a->device);
+	CUresult r;
 
+	/* What the reset frees is accounted under the context's id: it must be that one. */
+	if (!a->ctx_id || primary_id(s, a->device) != a->ctx_id)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	r = s->drv.DeviceGet(&dev, a->device);
 	if (r == CUDA_SUCCESS)
 		r = s->drv.DevicePrimaryCtxReset(dev);
-	if (r == CUDA_SUCCESS && a->ctx_id) {
+	if (r == CUDA_SUCCESS) {
 		struct vgpu_idmap_entry *e = vgpu_obj(s, a->ctx_id, VGPU_OBJ_CTX);
 		struct vgpu_xctx *x = e ? e->obj : NULL;
 
@@ -241,6 +339,7 @@ CUresult vgpu_exec_primary_ctx_reset(struct vgpu_session *s, struct vgpu_call *c
 				s->current_id = 0;
 			}
 		}
+		vgpu_quota_forget_ctx(s, a->ctx_id);
 		vgpu_forget_ctx_objects(s, a->ctx_id);
 		/* The registration went with the context: the next context pins again. */
 		s->bulk_registered = false;
@@ -254,8 +353,10 @@ CUresult vgpu_exec_primary_ctx_set_flags(struct vgpu_session *s, struct vgpu_cal
 {
 	const struct vgpu_primary_ctx_args *a = (const void *)c->args;
 	CUdevice dev;
-	CUresult r = s->drv.DeviceGet(&dev, a->device);
+	CUresult r = check_ctx_flags(s, a->flags);
 
+	if (r == CUDA_SUCCESS)
+		r = s->drv.DeviceGet(&dev, a->device);
 	return r ? r : s->drv.DevicePrimaryCtxSetFlags(dev, a->flags);
 }
 
@@ -277,28 +378,44 @@ CUresult vgpu_exec_primary_ctx_get_state(struct vgpu_session *s, struct vgpu_cal
 CUresult vgpu_exec_ctx_create(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_ctx_create_args *a = (const void *)c->args;
-	struct vgpu_idmap_entry *e;
-	struct vgpu_xctx *x;
-	CUcontext ctx;
+	CUcontext ctx, prev = s->current;
+	struct vgpu_idmap_entry *e = NULL;
+	struct vgpu_xctx *x = NULL;
+	uint64_t before, after;
 	CUdevice dev;
 	CUresult r;
 
 	if (a->ctx_id < VGPU_FIRST_ID || a->ctx_id > UINT32_MAX ||
 	    vgpu_idmap_find(&s->handles, a->ctx_id))
 		return CUDA_ERROR_INVALID_VALUE;
+	r = check_ctx_flags(s, a->flags);
+	if (r != CUDA_SUCCESS)
+		return r;
 	r = s->drv.DeviceGet(&dev, a->device);
+	before = vgpu_quota_free_now(s);
 	if (r == CUDA_SUCCESS)
 		r = s->drv.CtxCreate(&ctx, NULL, a->flags, dev);
 	if (r != CUDA_SUCCESS)
 		return r;
-	x = vgpu_xctx_new(ctx, a->ctx_id, a->device, false);
-	e = x ? vgpu_idmap_insert(&s->handles, a->ctx_id, VGPU_OBJ_CTX) : NULL;
+	/* cuCtxCreate made it current: the free memory it took can be read now. */
+	s->current = ctx;
+	after = vgpu_quota_free_now(s);
+	s->current = prev;
+	r = vgpu_quota_ctx_charge(s, a->ctx_id, before > after ? before - after : 0);
+	if (r == CUDA_SUCCESS) {
+		x = vgpu_xctx_new(ctx, a->ctx_id, a->device, false);
+		e = x ? vgpu_idmap_insert(&s->handles, a->ctx_id, VGPU_OBJ_CTX) : NULL;
+	}
 	if (!e) {
+		if (r == CUDA_SUCCESS) {
+			vgpu_quota_ctx_gone(s, a->ctx_id);
+			r = CUDA_ERROR_OUT_OF_MEMORY;
+		}
 		vgpu_xctx_free(x);
 		s->drv.CtxDestroy(ctx);
 		/* cuCtxCreate made it current; it is gone again. */
 		s->drv.CtxSetCurrent(s->current);
-		return CUDA_ERROR_OUT_OF_MEMORY;
+		return r;
 	}
 	e->obj = x;
 	e->aux32 = (uint32_t)a->device;
@@ -324,7 +441,9 @@ CUresult vgpu_exec_ctx_destroy(struct vgpu_session *s, struct vgpu_call *c)
 		x->dead = false;	/* still there, only its streams went */
 		return r;
 	}
+	vgpu_quota_forget_ctx(s, a->ctx_id);
 	vgpu_forget_ctx_objects(s, a->ctx_id);
+	vgpu_quota_ctx_gone(s, a->ctx_id);
 	vgpu_idmap_remove(&s->handles, e);
 	if (s->cur == x)
 		s->drv.CtxSetCurrent(NULL);
@@ -383,7 +502,8 @@ CUresult vgpu_exec_ctx_set_limit(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_ctx_limit_args *a = (const void *)c->args;
 
-	return s->drv.CtxSetLimit((CUlimit)a->limit, (size_t)a->value);
+	/* What a limit takes on the device (a heap, every thread's stack) is the quota's. */
+	return vgpu_quota_set_limit(s, s->current_id, (CUlimit)a->limit, a->value);
 }
 
 CUresult vgpu_exec_ctx_get_stream_priority_range(struct vgpu_session *s, struct vgpu_call *c)

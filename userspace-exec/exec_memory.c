@@ -12,19 +12,24 @@
 CUresult vgpu_exec_mem_alloc(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_mem_alloc_args *a = (const void *)c->args;
+	uint64_t charge = vgpu_quota_alloc_bytes(a->size);
 	struct vgpu_idmap_entry *e;
 	CUdeviceptr p = 0;
 	CUresult r;
 
-	/* The quota is the instance's framebuffer: enforced here, not trusted to the guest. */
-	if (s->ch->mem_quota && a->size > s->ch->mem_quota - s->mem_used)
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	r = s->drv.MemAlloc(&p, (size_t)a->size);
+	/* The quota is the instance's: asked before the driver allocates, not trusted to the guest. */
+	r = vgpu_quota_charge(s, VGPU_CHARGE_ALLOC, charge);
 	if (r != CUDA_SUCCESS)
 		return r;
+	r = s->drv.MemAlloc(&p, (size_t)a->size);
+	if (r != CUDA_SUCCESS) {
+		vgpu_quota_release(s, VGPU_CHARGE_ALLOC, charge);
+		return r;
+	}
 	e = vgpu_idmap_insert(&s->allocs, p, 1);
 	if (!e) {
 		s->drv.MemFree(p);
+		vgpu_quota_release(s, VGPU_CHARGE_ALLOC, charge);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	e->aux = a->size;
@@ -45,6 +50,7 @@ CUresult vgpu_mem_free_now(struct vgpu_session *s, uint64_t dptr)
 	if (r != CUDA_SUCCESS)
 		return r;
 	s->mem_used -= e->aux;
+	vgpu_quota_release(s, VGPU_CHARGE_ALLOC, vgpu_quota_alloc_bytes(e->aux));
 	vgpu_idmap_remove(&s->allocs, e);
 	return CUDA_SUCCESS;
 }
@@ -103,18 +109,18 @@ CUresult vgpu_exec_mem_get_info(struct vgpu_session *s, struct vgpu_call *c)
 {
 	struct vgpu_mem_info_reply out;
 	size_t free_b = 0, total_b = 0;
+	uint64_t used, limit, left;
 	CUresult r = s->drv.MemGetInfo(&free_b, &total_b);
 
 	if (r != CUDA_SUCCESS)
 		return r;
-	out.total = total_b;
-	out.free = free_b;
-	if (s->ch->mem_quota && s->ch->mem_quota < total_b) {
-		uint64_t left = s->ch->mem_quota - s->mem_used;
-
-		out.total = s->ch->mem_quota;
-		out.free = left < free_b ? left : free_b;
-	}
+	/* The instance's quota is its device: what all its sessions use is gone from it. */
+	vgpu_quota_usage(s, &used, &limit);
+	if (!limit || limit > total_b)
+		limit = total_b;
+	left = used < limit ? limit - used : 0;
+	out.total = limit;
+	out.free = left < free_b ? left : free_b;
 	vgpu_answer(c, &out, sizeof(out));
 	return CUDA_SUCCESS;
 }

@@ -2,7 +2,9 @@
 /* Modules, libraries, functions, kernels and launches. */
 #include <string.h>
 
+#include "../common/image.h"
 #include "dispatch.h"
+#include "log.h"
 
 #define VGPU_MAX_NAME	4096u
 #define VGPU_MAX_PARAMS	32768u
@@ -43,6 +45,9 @@ CUresult vgpu_exec_module_load(struct vgpu_session *s, struct vgpu_call *c)
 {
 	const struct vgpu_module_load_args *a = (const void *)c->args;
 	const struct vgpu_image *img;
+	struct vgpu_image_span span;
+	uint64_t before, after, charge;
+	struct vgpu_idmap_entry *e;
 	CUresult r;
 	void *obj;
 
@@ -55,6 +60,21 @@ CUresult vgpu_exec_module_load(struct vgpu_session *s, struct vgpu_call *c)
 		return (CUresult)VGPU_STATUS_NEED_IMAGE;
 	if (img->size != a->size)
 		return CUDA_ERROR_INVALID_VALUE;
+	/* The driver takes no length: every length the format gives must lie in what arrived. */
+	if (vgpu_image_check(img->data, img->size, &span)) {
+		static struct vgpu_log_limit limit;
+		uint32_t dropped;
+
+		if (vgpu_log_allow(&limit, &dropped))
+			vgpu_log_event("warn", "hostile_input",
+				       "session=%lu what=image bytes=%lu suppressed=%u",
+				       (unsigned long)s->ch->session_id, (unsigned long)img->size,
+				       dropped);
+		vgpu_module_cache_loaded(&s->cache, a->hash);
+		return CUDA_ERROR_INVALID_IMAGE;
+	}
+	before = vgpu_quota_free_now(s);
+	/* @img is the cache's until it is told the image was loaded. */
 	if (a->kind == VGPU_IMAGE_MODULE) {
 		CUmodule m;
 
@@ -66,16 +86,38 @@ CUresult vgpu_exec_module_load(struct vgpu_session *s, struct vgpu_call *c)
 		r = s->drv.LibraryLoadData(&l, img->data, NULL, NULL, 0, NULL, NULL, 0);
 		obj = l;
 	}
-	if (r != CUDA_SUCCESS)
-		return r;
-	r = new_handle(s, a->id, a->kind == VGPU_IMAGE_MODULE ? VGPU_OBJ_MODULE : VGPU_OBJ_LIBRARY,
-		       obj, a->kind == VGPU_IMAGE_MODULE);
 	if (r != CUDA_SUCCESS) {
-		if (a->kind == VGPU_IMAGE_MODULE)
-			s->drv.ModuleUnload(obj);
-		else
-			s->drv.LibraryUnload(obj);
+		vgpu_module_cache_loaded(&s->cache, a->hash);
+		return r;
 	}
+	/*
+	 * Its code and globals are the quota's: what the driver's free memory
+	 * dropped by, or what the image's headers say it takes, whichever is more
+	 * (a driver that loads lazily takes it later).
+	 */
+	after = vgpu_quota_free_now(s);
+	charge = vgpu_image_device_bytes(img->data, img->size);
+	if (before > after && before - after > charge)
+		charge = before - after;
+	/* The driver has its own copy now. */
+	vgpu_module_cache_loaded(&s->cache, a->hash);
+	r = vgpu_quota_charge(s, VGPU_CHARGE_MODULE, charge);
+	if (r == CUDA_SUCCESS)
+		r = new_handle(s, a->id,
+			       a->kind == VGPU_IMAGE_MODULE ? VGPU_OBJ_MODULE : VGPU_OBJ_LIBRARY, obj,
+			       a->kind == VGPU_IMAGE_MODULE);
+	else
+		charge = 0;
+	e = r == CUDA_SUCCESS ? vgpu_idmap_find(&s->handles, a->id) : NULL;
+	if (e) {
+		e->aux = charge;	/* given back at its unload */
+		return CUDA_SUCCESS;
+	}
+	vgpu_quota_release(s, VGPU_CHARGE_MODULE, charge);
+	if (a->kind == VGPU_IMAGE_MODULE)
+		s->drv.ModuleUnload(obj);
+	else
+		s->drv.LibraryUnload(obj);
 	return r;
 }
 
@@ -89,8 +131,10 @@ CUresult vgpu_exec_module_unload(struct vgpu_session *s, struct vgpu_call *c)
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
 	r = lib ? s->drv.LibraryUnload(e->obj) : s->drv.ModuleUnload(e->obj);
-	if (r == CUDA_SUCCESS)
+	if (r == CUDA_SUCCESS) {
+		vgpu_quota_release(s, VGPU_CHARGE_MODULE, e->aux);
 		vgpu_idmap_remove(&s->handles, e);
+	}
 	return r;
 }
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "quota_service.h"
 #include "vgpu/bar1.h"
 #include "vgpu/kmod_uapi.h"
 #include "vgpu/regs.h"
@@ -43,6 +44,7 @@
 struct fe_chan {
 	int db_fd;		/* eventfd registered as this channel's doorbell */
 	pid_t pid;		/* its worker, 0 if none */
+	int link;		/* its worker's link to the instance's account, 0 if none */
 	bool watched;		/* db_fd is in the frontend's epoll set */
 };
 
@@ -54,6 +56,7 @@ struct fe_inst {
 	void *bar1;
 	struct vgpu_kmod_instance_info info;
 	struct vgpu_layout layout;
+	struct vgpu_account *account;	/* every channel's: the quota is the instance's */
 	struct fe_chan ch[VGPU_MAX_CHANNELS];
 };
 
@@ -95,7 +98,15 @@ static void fe_unwatch(struct fe *fe, struct fe_inst *in, uint32_t c)
 	in->ch[c].watched = false;
 }
 
-static void fe_kill_worker(struct fe_chan *ch)
+/* A worker is gone: what it held goes back to its instance's account. */
+static void fe_unlink(struct fe *fe, struct fe_chan *ch)
+{
+	if (ch->link && fe->opts->quota)
+		vgpu_quota_unlink(fe->opts->quota, ch->link);
+	ch->link = 0;
+}
+
+static void fe_kill_worker(struct fe *fe, struct fe_chan *ch)
 {
 	if (ch->pid <= 0)
 		return;
@@ -103,6 +114,7 @@ static void fe_kill_worker(struct fe_chan *ch)
 	while (waitpid(ch->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	ch->pid = 0;
+	fe_unlink(fe, ch);
 }
 
 /* Stop serving: workers, READY, doorbells, irqfd, mapping, instance fd. */
@@ -115,8 +127,11 @@ static void fe_teardown(struct fe *fe, struct fe_inst *in)
 		return;
 	for (c = 0; c < VGPU_MAX_CHANNELS; c++) {
 		fe_unwatch(fe, in, c);
-		fe_kill_worker(&in->ch[c]);
+		fe_kill_worker(fe, &in->ch[c]);
 	}
+	if (in->account && fe->opts->quota)
+		vgpu_quota_account_put(fe->opts->quota, in->account);
+	in->account = NULL;
 	/* Fails harmlessly on a removed instance: closing the fd clears it too. */
 	ioctl(in->fd, VGPU_KMOD_SET_STATUS, &st);
 	for (c = 0; c < VGPU_MAX_CHANNELS; c++) {
@@ -249,6 +264,10 @@ static void fe_start_worker(struct fe *fe, struct fe_inst *in, uint32_t c)
 	struct fe_child child = { .fe = fe, .keep = in->id };
 	struct vgpu_worker_channel wc = {
 		.bar1 = in->bar1,
+		.bar1_fd = in->fd,	/* the worker maps BAR1 itself */
+		.bar0_fd = -1,
+		.control_fd = -1,
+		.stats_fd = -1,
 		.layout = in->layout,
 		.channel = c,
 		.doorbell_fd = in->ch[c].db_fd,
@@ -258,15 +277,38 @@ static void fe_start_worker(struct fe *fe, struct fe_inst *in, uint32_t c)
 		.session_id = ++fe->next_session,
 		.libcuda_path = fe->opts->libcuda_path,
 	};
+	struct vgpu_quota_service *q = fe->opts->quota;
+	char name[64];
+	int link = 0;
 	pid_t pid;
 
 	if (!in->serving || c >= in->layout.channel_count || in->ch[c].pid > 0)
 		return;
+	/* One account per instance, its framebuffer the limit, shared by all its channels. */
+	if (q && !in->account) {
+		snprintf(name, sizeof(name), "vm-%" PRIu32 "-%" PRIu32, in->id, in->info.vm_id);
+		in->account = vgpu_quota_account_get(q, name, in->info.fb_size, 0,
+						     vgpu_worker_config()->image_memory);
+	}
+	if (q && in->account) {
+		link = vgpu_quota_link(q, in->account, wc.session_id, &wc.control_fd);
+		if (link < 0) {
+			fe_warn("quota link", in->id);
+			return;
+		}
+	}
 	pid = vgpu_worker_spawn(&wc, fe_in_child, &child);
+	if (wc.control_fd >= 0)
+		close(wc.control_fd);
 	if (pid < 0) {
 		fe_warn("worker", in->id);
+		if (link)
+			vgpu_quota_unlink(q, link);
 		return;
 	}
+	if (link)
+		vgpu_quota_link_pid(q, link, pid);
+	in->ch[c].link = link;
 	in->ch[c].pid = pid;
 	fe_unwatch(fe, in, c);	/* the worker owns the doorbell now */
 	LOG(fe, "instance %" PRIu32 " channel %" PRIu32 ": worker %d\n", in->id, c, (int)pid);
@@ -296,6 +338,7 @@ static void fe_reap(struct fe *fe)
 			LOG(fe, "instance %" PRIu32 " channel %" PRIu32 ": worker exited (%d)\n",
 			    i, c, status);
 			in->ch[c].pid = 0;
+			fe_unlink(fe, &in->ch[c]);
 			vgpu_store32(&vgpu_channel_ctrl(in->bar1, &in->layout, c)->sq_need_doorbell, 1);
 			fe_watch(fe, in, c);
 			/* Work published before the re-arm must not wait for a doorbell. */

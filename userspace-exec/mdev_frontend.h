@@ -17,6 +17,8 @@
 
 #include <signal.h>
 
+struct vgpu_quota_service;
+
 #define VGPU_MDEV_DEFAULT_CHARDEV	"/dev/vgpu-stub"
 
 struct vgpu_mdev_frontend_opts {
@@ -24,6 +26,8 @@ struct vgpu_mdev_frontend_opts {
 	int stop_fd;			/* readable: return 0 (e.g. an eventfd); -1 if none */
 	const volatile sig_atomic_t *stop_flag;	/* nonzero: return 0; may be NULL */
 	int verbose;			/* log events to stderr */
+	/* The instances' memory accounts: one per instance, shared by its channels; may be NULL. */
+	struct vgpu_quota_service *quota;
 };
 
 /*

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* A session's rings, answers, bulk retirement and end. */
+#include <errno.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ int vgpu_session_init(struct vgpu_session *s, const struct vgpu_worker_channel *
 	vgpu_idmap_init(&s->pt_streams, VGPU_MAX_GUEST_THREADS * 4);
 	vgpu_module_cache_default_dir(dir, sizeof(dir));
 	vgpu_module_cache_init(&s->cache, dir, STAGED_IMAGE_LIMIT);
+	vgpu_quota_init(s);
 
 	/* The executor's published indices start where this session starts. */
 	s->sq.head = __atomic_load_n(&s->ctrl->sq_head, __ATOMIC_ACQUIRE);
@@ -77,7 +79,8 @@ static void raise_irq(struct vgpu_session *s)
 
 	if (s->ch->bar0_irq_status)
 		__atomic_fetch_or(s->ch->bar0_irq_status, VGPU_IRQ_COMPLETION, __ATOMIC_RELEASE);
-	if (write(s->ch->irq_fd, &one, sizeof(one)) < 0)
+	/* A full counter is a wakeup the guest has not taken yet: nothing to say, and no log flood. */
+	if (write(s->ch->irq_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		perror("vgpu-executor: interrupt");
 }
 
@@ -207,6 +210,7 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 	if (s->stage)
 		s->drv.MemFreeHost(s->stage);
 	s->stage = NULL;
+	vgpu_quota_release_all(s);
 	s->drv.CtxSetCurrent(NULL);
 	s->current = NULL;
 	s->current_id = 0;
@@ -234,6 +238,7 @@ void vgpu_session_teardown(struct vgpu_session *s)
 	vgpu_idmap_destroy(&s->allocs);
 	vgpu_idmap_destroy(&s->gthreads);
 	vgpu_idmap_destroy(&s->pt_streams);
+	vgpu_quota_destroy(s);
 	vgpu_module_cache_destroy(&s->cache);
 	free(s->cmd_buf);
 	s->cmd_buf = NULL;

@@ -11,6 +11,7 @@
 
 #include "idmap.h"
 #include "module_cache.h"
+#include "quota.h"
 #include "real_driver.h"
 #include "streams.h"
 #include "vgpu/bar1.h"
@@ -57,6 +58,7 @@ struct vgpu_session {
 	struct vgpu_idmap gthreads;	/* guest thread id -> struct vgpu_gthread */
 	struct vgpu_idmap pt_streams;	/* ctx id << 32 | thread -> per-thread default stream */
 	uint64_t mem_used;
+	struct vgpu_quota quota;	/* the instance's memory account, as this session sees it */
 
 	CUcontext current;	/* the worker thread's current context */
 	uint64_t current_id;

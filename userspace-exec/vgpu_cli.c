@@ -2,9 +2,9 @@
 /*
  * vgpu: the command a user types.
  *
- *   vgpu run [--mem-quota SIZE] -- COMMAND...   run COMMAND on the shim,
+ *   vgpu run [--mem-limit SIZE|N%] -- COMMAND...   run COMMAND on the shim,
  *        starting a local executor first when none is running (and stopping
- *        it afterwards)
+ *        it afterwards); all of COMMAND's processes share the memory limit
  *   vgpu status                                 list the executor's sessions
  */
 #include <errno.h>
@@ -86,7 +86,7 @@ static pid_t start_executor(const char *bindir, const char *path, const char *qu
 		return -1;
 	pid = fork();
 	if (pid == 0) {
-		char *args[10];
+		char *args[14];
 		int n = 0;
 
 		close(p[0]);
@@ -96,8 +96,14 @@ static pid_t start_executor(const char *bindir, const char *path, const char *qu
 		args[n++] = (char *)path;
 		args[n++] = "--ready-fd";
 		args[n++] = fdarg;
+		/* The executor is this command's alone: its processes are one instance. */
+		args[n++] = "--quota-group";
+		args[n++] = "uid";
+		/* Session starts and ends are an operator's business, not the command's output. */
+		args[n++] = "--log-level";
+		args[n++] = "warn";
 		if (quota) {
-			args[n++] = "--mem-quota";
+			args[n++] = "--mem-limit";
 			args[n++] = (char *)quota;
 		}
 		args[n] = NULL;
@@ -135,7 +141,7 @@ static int run_cmd(char **cmd, const char *path, const char *quota)
 	if (fd >= 0) {
 		close(fd);
 		if (quota)
-			fprintf(stderr, "vgpu: an executor is running at %s; --mem-quota ignored\n",
+			fprintf(stderr, "vgpu: an executor is running at %s; --mem-limit ignored\n",
 				path);
 	} else {
 		/* Started before the shim's folder is on any path: it loads the real driver. */
@@ -173,12 +179,13 @@ static int run_cmd(char **cmd, const char *path, const char *quota)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vgpu run [--mem-quota SIZE] -- COMMAND [ARGS...]\n"
+	fprintf(f, "usage: vgpu run [--mem-limit SIZE|N%%] -- COMMAND [ARGS...]\n"
 		   "       vgpu status\n"
 		   "\n"
 		   "run     runs COMMAND with vgpu's libcuda.so.1 first on its library path;\n"
 		   "        starts a local executor if none is running, stops it afterwards\n"
-		   "status  lists the running executor's sessions\n"
+		   "status  lists the running executor's sessions: instance, client and guest\n"
+		   "        process, memory used of the quota, calls per second, GPU time\n"
 		   "\n"
 		   "The executor's socket: $VGPU_SOCKET, $XDG_RUNTIME_DIR/vgpu.sock or\n"
 		   "/tmp/vgpu-UID.sock.\n");
@@ -208,7 +215,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (i < argc && !strcmp(argv[i], "--mem-quota") && i + 1 < argc) {
+	if (i < argc && (!strcmp(argv[i], "--mem-limit") || !strcmp(argv[i], "--mem-quota")) &&
+	    i + 1 < argc) {
 		quota = argv[i + 1];
 		i += 2;
 	}

@@ -182,38 +182,3 @@ int vgpu_worker_main(const struct vgpu_worker_channel *ch)
 	}
 	return status;
 }
-
-/* Close every descriptor but stdio and @keep_a, @keep_b. */
-static void close_others(int keep_a, int keep_b)
-{
-	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
-
-	close_range(3, (unsigned int)lo - 1, 0);
-	if (hi > lo + 1)
-		close_range((unsigned int)lo + 1, (unsigned int)hi - 1, 0);
-	close_range((unsigned int)hi + 1, ~0u, 0);
-}
-
-pid_t vgpu_worker_spawn(const struct vgpu_worker_channel *ch, void (*in_child)(void *arg),
-			void *arg)
-{
-	sigset_t none;
-	pid_t pid = fork();
-
-	if (pid != 0)
-		return pid;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* The worker must not outlive the executor that tracks it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
-		_exit(1);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	close_others(ch->doorbell_fd, ch->irq_fd);
-	if (in_child)
-		in_child(arg);
-	_exit(vgpu_worker_main(ch));
-}

@@ -22,6 +22,6 @@ TEST_CFLAGS_test_no_executor := $(SHIM_TEST_PATHS)
 $(B)/tests/test_no_executor: $(B)/lib/libcuda.so.1
 
 # test_image: image lengths of what nvcc writes (skips without nvcc).
-TEST_CFLAGS_test_image := $(SHIM_TEST_PATHS) -Iguest-shim -DNVCC='"$(NVCC)"'
-TEST_LIBS_test_image := guest-shim/image.c
-$(B)/tests/test_image: guest-shim/image.c guest-shim/image.h tests/cuda/test_kernels.cuh
+TEST_CFLAGS_test_image := $(SHIM_TEST_PATHS) -Icommon -DNVCC='"$(NVCC)"'
+TEST_LIBS_test_image := common/image.c
+$(B)/tests/test_image: common/image.c common/image.h tests/cuda/test_kernels.cuh

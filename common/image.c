@@ -96,6 +96,92 @@ static int fatbin_span(const uint8_t *p, size_t limit, struct vgpu_image_span *o
 	return 0;
 }
 
+/* ELF sections the loader places in device memory, NOBITS included; @p passed vgpu_elf_size(). */
+static uint64_t elf_alloc_bytes(const uint8_t *p)
+{
+	Elf64_Ehdr eh;
+	uint64_t sum = 0;
+
+	memcpy(&eh, p, sizeof(eh));
+	for (unsigned int i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh;
+
+		memcpy(&sh, p + eh.e_shoff + (uint64_t)i * eh.e_shentsize, sizeof(sh));
+		if (sh.sh_flags & SHF_ALLOC && sh.sh_size <= UINT64_MAX - sum)
+			sum += sh.sh_size;
+	}
+	return sum;
+}
+
+/* Fatbin entries: kind u16 @0, header size u32 @4, payload size u64 @8, flags u64 @40. */
+#define FATBIN_ENTRY_MIN	64u
+#define FATBIN_KIND_ELF		2u
+#define FATBIN_COMPRESSED	(0x2000ull | 0x8000ull)	/* LZ4, zstd */
+
+/*
+ * Walk the entries of a fatbin whose header and payload were found to lie
+ * within its buffer; -1 when one does not fit.  *@device receives the
+ * largest uncompressed cubin entry's allocated bytes.
+ */
+static int fatbin_entries(const uint8_t *p, size_t size, uint64_t *device)
+{
+	size_t off = rd16(p + 6), end = size;
+
+	*device = 0;
+	while (end - off >= FATBIN_ENTRY_MIN) {
+		const uint8_t *e = p + off;
+		uint32_t ehsize = rd32(e + 4);
+		uint64_t payload = rd64(e + 8), flags = rd64(e + 40);
+
+		if (ehsize < FATBIN_ENTRY_MIN || ehsize > end - off ||
+		    payload > end - off - ehsize)
+			return -1;
+		if (rd16(e) == FATBIN_KIND_ELF && !(flags & FATBIN_COMPRESSED)) {
+			const uint8_t *elf = e + ehsize;
+			uint64_t bytes;
+
+			if (payload < SELFMAG || memcmp(elf, ELFMAG, SELFMAG) ||
+			    !vgpu_elf_size(elf, (size_t)payload))
+				return -1;
+			bytes = elf_alloc_bytes(elf);
+			if (bytes > *device)
+				*device = bytes;
+		}
+		off += ehsize + (size_t)payload;
+	}
+	return 0;
+}
+
+int vgpu_image_check(const void *image, size_t len, struct vgpu_image_span *out)
+{
+	const uint8_t *p = image;
+	uint64_t device;
+
+	memset(out, 0, sizeof(*out));
+	if (!p || len < 4 || rd32(p) == VGPU_FATBIN_WRAPPER_MAGIC)
+		return -1;
+	/* Bounded by @len, the span never ends past what arrived. */
+	if (vgpu_image_span(p, len, out))
+		return -1;
+	if (out->kind == VGPU_IMAGE_FATBIN && fatbin_entries(p, out->size, &device))
+		return -1;
+	return 0;
+}
+
+uint64_t vgpu_image_device_bytes(const void *image, size_t len)
+{
+	struct vgpu_image_span sp;
+	uint64_t device = 0;
+
+	if (vgpu_image_check(image, len, &sp))
+		return 0;
+	if (sp.kind == VGPU_IMAGE_CUBIN)
+		return elf_alloc_bytes(sp.data);
+	if (sp.kind == VGPU_IMAGE_FATBIN && fatbin_entries(sp.data, sp.size, &device) == 0)
+		return device;
+	return 0;
+}
+
 int vgpu_image_span(const void *image, size_t limit, struct vgpu_image_span *out)
 {
 	const uint8_t *p = image;
