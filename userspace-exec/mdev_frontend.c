@@ -383,11 +383,29 @@ static void fe_teardown_all(struct fe *fe)
 		fe_teardown(fe, &fe->inst[i]);
 }
 
+/*
+ * Serve an instance QEMU has open.  Events are level-triggered (ABI 2): an
+ * OPENED may be read after a close that came later, so the instance's state
+ * decides, not the event.  If it closes after this check, its CLOSED event
+ * is pending again and stops the service.
+ */
+static void fe_serve_if_open(struct fe *fe, uint32_t id)
+{
+	struct vgpu_kmod_instance_info info;
+	struct fe_inst *in;
+
+	if (fe_setup(fe, id) < 0)
+		return;
+	in = &fe->inst[id];
+	if (ioctl(in->fd, VGPU_KMOD_INST_INFO, &info) < 0 ||
+	    !(info.state & VGPU_KMOD_INST_OPENED) || (info.state & VGPU_KMOD_INST_REMOVED))
+		fe_teardown(fe, in);
+}
+
 /* Returns -1 when the control fd must be reopened. */
 static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 {
 	struct fe_inst *in = e->instance < FE_MAX_INSTANCES ? &fe->inst[e->instance] : NULL;
-	struct vgpu_kmod_instance_info info;
 
 	switch (e->type) {
 	case VGPU_KMOD_EV_CREATED:
@@ -395,7 +413,7 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 		break;
 	case VGPU_KMOD_EV_OPENED:
 		LOG(fe, "instance %" PRIu32 " opened\n", e->instance);
-		fe_setup(fe, e->instance);
+		fe_serve_if_open(fe, e->instance);
 		break;
 	case VGPU_KMOD_EV_CLOSED:
 	case VGPU_KMOD_EV_REMOVED:
@@ -410,16 +428,14 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 			break;
 		fe_teardown(fe, in);
 		/* Still open: format and serve it afresh. */
-		fe_setup(fe, e->instance);
-		if (in->serving && (ioctl(in->fd, VGPU_KMOD_INST_INFO, &info) < 0 ||
-				    !(info.state & VGPU_KMOD_INST_OPENED)))
-			fe_teardown(fe, in);
+		fe_serve_if_open(fe, e->instance);
 		break;
 	case VGPU_KMOD_EV_DOORBELL:
 		if (in && in->serving && e->data < in->layout.channel_count)
 			fe_start_worker(fe, in, (uint32_t)e->data);
 		break;
 	case VGPU_KMOD_EV_OVERFLOW:
+		/* ABI 1's shared queue overflowed; ABI 2 never loses events. */
 		fprintf(stderr, "vgpu-mdev: events lost, resynchronising\n");
 		return -1;
 	default:
@@ -428,13 +444,22 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 	return 0;
 }
 
+/*
+ * A few batches per wakeup, not until EAGAIN: a guest that resets its device
+ * without end keeps its instance's events coming, and the doorbells and
+ * workers of every other instance must get their turn in the loop meanwhile
+ * (the control fd is level-triggered in epoll: what is left wakes us again).
+ */
+#define FE_EVENT_READS	4
+
 static int fe_read_events(struct fe *fe)
 {
 	struct vgpu_kmod_event ev[16];
 	ssize_t n;
 	size_t i;
+	int r;
 
-	for (;;) {
+	for (r = 0; r < FE_EVENT_READS; r++) {
 		n = read(fe->ctl, ev, sizeof(ev));
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
@@ -442,6 +467,7 @@ static int fe_read_events(struct fe *fe)
 			if (fe_event(fe, &ev[i]) < 0)
 				return -1;
 	}
+	return 0;
 }
 
 int vgpu_mdev_frontend_run(const char *chardev_path, const struct vgpu_mdev_frontend_opts *opts)
