@@ -760,7 +760,9 @@ static int mode_qemu(const char *sysfsdev)
 		      full[0] == 0xde && full[1] == 0x10, "config: one 256-byte pread, as QEMU does");
 	}
 	CHECK(bar0_read(&d, VGPU_REG_MAGIC) == VGPU_MAGIC, "BAR0 MAGIC");
-	CHECK(bar0_read(&d, VGPU_REG_VERSION) == 0x10000, "BAR0 VERSION 1.0");
+	CHECK(bar0_read(&d, VGPU_REG_VERSION) ==
+	      VGPU_VERSION_VALUE(VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR),
+	      "BAR0 VERSION %u.%u", VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR);
 	CHECK(bar0_read(&d, VGPU_REG_BAR1_SIZE_LO) == d.bar1_size, "BAR0 BAR1_SIZE");
 	printf("# vm_id %u fb %u MiB\n", bar0_read(&d, VGPU_REG_VM_ID),
 	       (bar0_read(&d, VGPU_REG_FB_SIZE_HI) << 12) | (bar0_read(&d, VGPU_REG_FB_SIZE_LO) >> 20));
