@@ -38,7 +38,7 @@ int vgpu_region_decode(const struct vgpu_regions *t, u64 pos, size_t count,
 	if (i >= VFIO_PCI_NUM_REGIONS)
 		return -EINVAL;
 	/* The user picks the region: no speculative read past the table. */
-	i = array_index_nospec(i, VFIO_PCI_NUM_REGIONS);
+	i = array_index_nospec((u32)i, VFIO_PCI_NUM_REGIONS);
 	size = t->r[i].size;
 	if (!count || o >= size || count > size - o)
 		return -EINVAL;
@@ -59,7 +59,7 @@ int vgpu_region_mmap_check(const struct vgpu_regions *t, u64 pgoff, u64 len,
 	o = pos & (VGPU_REGION_OFFSET(1) - 1);
 	if (i >= VFIO_PCI_NUM_REGIONS)
 		return -EINVAL;
-	i = array_index_nospec(i, VFIO_PCI_NUM_REGIONS);
+	i = array_index_nospec((u32)i, VFIO_PCI_NUM_REGIONS);
 	if (!(t->r[i].flags & VFIO_REGION_INFO_FLAG_MMAP))
 		return -EINVAL;
 	size = t->r[i].size;
