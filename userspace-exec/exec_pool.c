@@ -235,12 +235,12 @@ CUresult vgpu_exec_pool_create(struct vgpu_session *s, struct vgpu_call *c)
 		return CUDA_ERROR_INVALID_VALUE;
 	if ((r = check_device(s, a->loc_id)) != CUDA_SUCCESS)
 		return r;
-	/* Shareable pools hand out host objects (fds): not the guest's to have. */
-	if (a->handle_types != CU_MEM_HANDLE_TYPE_NONE || a->usage)
+	/* As for cuMemCreate: export is not offered, so only a POSIX fd type may be asked for. */
+	if ((a->handle_types & ~(uint32_t)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) || a->usage)
 		return CUDA_ERROR_NOT_SUPPORTED;
 	memset(&props, 0, sizeof(props));
 	props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
-	props.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
+	props.handleTypes = (CUmemAllocationHandleType)a->handle_types;
 	props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
 	props.location.id = a->loc_id;
 	props.maxSize = (size_t)a->max_size;

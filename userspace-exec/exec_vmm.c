@@ -7,9 +7,10 @@
  * Every address a guest names is checked against the session's own
  * reservations and mappings (vmm.h) before the driver sees it, every size
  * and offset against overflow and the granularity, and every allocation
- * is a guest id that maps to the driver's handle here.  Shareable handles
- * (POSIX fds, fabric handles) would hand host objects to a guest: asking
- * for one is CUDA_ERROR_NOT_SUPPORTED.
+ * is a guest id that maps to the driver's handle here.  Exported shareable
+ * handles (POSIX fds, fabric handles) would hand host objects to a guest:
+ * export is not offered (CUDA_ERROR_NOT_SUPPORTED), and neither are fabric
+ * or Win32 handle types; a POSIX fd handle type may be asked for.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,12 +40,18 @@ static CUresult prop_in(struct vgpu_session *s, const struct vgpu_vmm_prop *w,
 		return CUDA_ERROR_INVALID_VALUE;
 	if ((r = check_device(s, w->loc_id)) != CUDA_SUCCESS)
 		return r;
-	/* A shareable handle is a host object (an fd, a fabric handle): not the guest's to have. */
-	if (w->handle_types != CU_MEM_HANDLE_TYPE_NONE || w->usage)
+	/*
+	 * Exporting a shareable handle would give the guest a host object (an
+	 * fd, a fabric handle), so export is not offered.  Asking for a POSIX fd
+	 * handle type is harmless without an export, and PyTorch's expandable
+	 * segments need it to succeed (they try fabric handles first and take a
+	 * refusal as "not here").
+	 */
+	if ((w->handle_types & ~(uint32_t)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) || w->usage)
 		return CUDA_ERROR_NOT_SUPPORTED;
 	memset(p, 0, sizeof(*p));
 	p->type = CU_MEM_ALLOCATION_TYPE_PINNED;
-	p->requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
+	p->requestedHandleTypes = (CUmemAllocationHandleType)w->handle_types;
 	p->location.type = CU_MEM_LOCATION_TYPE_DEVICE;
 	p->location.id = w->loc_id;
 	p->allocFlags.compressionType = w->compression;

@@ -203,6 +203,19 @@ static void vmm_pool(int dev)
 				       got.location.id == dev);
 	CU("release the retained handle", pRelease(again));
 
+	/*
+	 * PyTorch's expandable segments ask for POSIX fd handles (after trying
+	 * fabric ones) and export only for IPC: the creation must work.
+	 */
+	CUmemAllocationProp fdprop = prop;
+	CUmemGenericAllocationHandle fdh = 0;
+	fdprop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	CU("create with a POSIX fd handle type", pCreate(&fdh, g, &fdprop, 0));
+	CU("map it", pMap(base + used, g, 0, fdh, 0));
+	CU("access to it", pSetAccess(base + used, g, &access, 1));
+	CU("release it", pRelease(fdh));
+	used += g;
+
 	/* ggml's destruction: one unmap over every mapping, then the range. */
 	CU("one unmap over every mapping", pUnmap(base, used));
 	CU("free the reservation", pAddressFree(base, reserve));

@@ -205,8 +205,12 @@ static void test_granularity(void)
 	g.option = 7;
 	CHECK(SYNC(&A, VGPU_OP_VMM_GRANULARITY, g) == CUDA_ERROR_INVALID_VALUE);
 	g.option = 0;
-	g.prop.handle_types = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;	/* a host fd: refused */
+	g.prop.handle_types = CU_MEM_HANDLE_TYPE_FABRIC;	/* not offered */
 	CHECK(SYNC(&A, VGPU_OP_VMM_GRANULARITY, g) == CUDA_ERROR_NOT_SUPPORTED);
+	g.prop.handle_types = CU_MEM_HANDLE_TYPE_WIN32;
+	CHECK(SYNC(&A, VGPU_OP_VMM_GRANULARITY, g) == CUDA_ERROR_NOT_SUPPORTED);
+	g.prop.handle_types = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;	/* no export, no harm */
+	CHECK(SYNC(&A, VGPU_OP_VMM_GRANULARITY, g) == CUDA_SUCCESS);
 	g.prop = PROP;
 	g.prop.loc_id = 3;
 	CHECK(SYNC(&A, VGPU_OP_VMM_GRANULARITY, g) == CUDA_ERROR_INVALID_DEVICE);
@@ -267,12 +271,26 @@ static void test_pool_growth(void)
 	CHECK(create(&A, H1, GRAN + 512) == CUDA_ERROR_INVALID_VALUE);
 	CHECK(create(&A, H1, 0) == CUDA_ERROR_INVALID_VALUE);
 	struct vgpu_vmm_create_args c = { .id = H1, .size = GRAN, .prop = PROP };
-	c.prop.handle_types = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	c.prop.handle_types = CU_MEM_HANDLE_TYPE_FABRIC;	/* PyTorch tries it first */
+	CHECK(SYNC(&A, VGPU_OP_VMM_CREATE, c) == CUDA_ERROR_NOT_SUPPORTED);
+	c.prop.handle_types = 0x80;
 	CHECK(SYNC(&A, VGPU_OP_VMM_CREATE, c) == CUDA_ERROR_NOT_SUPPORTED);
 	c.prop = PROP;
 	c.flags = 1;
 	CHECK(SYNC(&A, VGPU_OP_VMM_CREATE, c) == CUDA_ERROR_INVALID_VALUE);
 	CHECK(create(&A, H1, 128 * MiB) == CUDA_ERROR_OUT_OF_MEMORY);	/* over the quota */
+	CHECK(create(&A, H1, 1ull << 62) == CUDA_ERROR_OUT_OF_MEMORY);
+	/* PyTorch's expandable segments then ask for POSIX fd handles (and never export here). */
+	c.prop.handle_types = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	c.flags = 0;
+	c.id = 103;
+	CHECK(SYNC(&A, VGPU_OP_VMM_CREATE, c) == CUDA_SUCCESS);
+	struct vgpu_vmm_handle_args gp0 = { .id = 103 };
+	struct vgpu_vmm_prop pr0;
+	CHECK(SYNCA(&A, VGPU_OP_VMM_GET_PROP, gp0, &ans) == CUDA_SUCCESS);
+	memcpy(&pr0, ans.data, sizeof(pr0));
+	CHECK(pr0.handle_types == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+	CHECK(release(&A, 103) == CUDA_SUCCESS);
 	CHECK(A.s.quota.charged[VGPU_CHARGE_VMM] == 0);
 	CHECK(create(&A, H1, GRAN) == CUDA_SUCCESS);
 	CHECK(create(&A, H1, GRAN) == CUDA_ERROR_INVALID_HANDLE);	/* its id is taken */
@@ -477,10 +495,10 @@ static void test_pools(void)
 	dp = (struct vgpu_device_pool_args){ .id = CTX, .device = 0 };
 	CHECK(SYNC(&B, VGPU_OP_DEVICE_GET_POOL, dp) == CUDA_ERROR_INVALID_HANDLE);	/* taken */
 
-	/* Creation: properties checked, shareable pools refused. */
+	/* Creation: properties checked, fabric handles refused. */
 	struct vgpu_pool_create_args pc = { .id = P1, .alloc_type = CU_MEM_ALLOCATION_TYPE_PINNED,
 					    .loc_type = CU_MEM_LOCATION_TYPE_DEVICE };
-	pc.handle_types = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	pc.handle_types = CU_MEM_HANDLE_TYPE_FABRIC;
 	CHECK(SYNC(&A, VGPU_OP_POOL_CREATE, pc) == CUDA_ERROR_NOT_SUPPORTED);
 	pc.handle_types = 0;
 	pc.loc_id = 2;
