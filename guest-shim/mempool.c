@@ -382,3 +382,21 @@ CUresult CUDAAPI cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
 {
 	return free_async(dptr, hStream, true);
 }
+
+CUresult vgpu_mempool_free(CUdeviceptr d)
+{
+	struct vgpu_mem_free_async_args a = { .dptr = d, .stream = VGPU_STREAM_LEGACY };
+	struct vgpu_ctx *c;
+	CUresult r;
+
+	if (!live_take(d))
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = vgpu_current_checked(&c)) != CUDA_SUCCESS) {
+		live_add(d);	/* still the caller's */
+		return r;
+	}
+	vgpu_alloc_forget_global(d);
+	/* The legacy stream follows every blocking stream's work, as cuMemFree waits for it. */
+	return vgpu_call(VGPU_OP_MEM_FREE_ASYNC, VGPU_CMD_F_REPLY, vgpu_ctx_wire(c), &a, sizeof(a),
+			 NULL, 0, NULL);
+}

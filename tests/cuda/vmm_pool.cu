@@ -258,6 +258,8 @@ static void async_alloc(int dev)
 	print_checksum("async_fill", a, n * sizeof(*a));
 	print_checksum("async_axpy", y, n * sizeof(float));
 	RT("free async on stream 1", cudaFreeAsync(a, s1));
+	RT("malloc async, freed with cudaFree", cudaMallocAsync((void **)&x, 4096, s1));
+	RT("cudaFree of stream-ordered memory", cudaFree(x));
 	RT("free async of stream 2's, on stream 1", cudaFreeAsync(y, s1));
 	RT("stream 1 done", cudaStreamSynchronize(s1));
 
