@@ -200,7 +200,25 @@ CUresult CUDAAPI cuMemRelease(CUmemGenericAllocationHandle handle)
 	struct vgpu_vmm_handle_args a = { .id = handle };
 	CUresult r = vgpu_ready();
 
-	return r ? r : vgpu_call_sync(VGPU_OP_VMM_RELEASE, wire_ctx(), &a, sizeof(a), NULL);
+	if (r != CUDA_SUCCESS)
+		return r;
+	r = vgpu_call_sync(VGPU_OP_VMM_RELEASE, wire_ctx(), &a, sizeof(a), NULL);
+	if (r != CUDA_SUCCESS)
+		return r;
+	/*
+	 * Forgotten here so the list stays as long as the live handles (its
+	 * mappings were noted already; a handle retained later maps on device 0
+	 * as far as the notes go, which only pointer attributes read).
+	 */
+	pthread_mutex_lock(&vmm.lock);
+	for (size_t i = 0; i < vmm.nh; i++) {
+		if (vmm.h[i].id == handle) {
+			vmm.h[i] = vmm.h[--vmm.nh];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&vmm.lock);
+	return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop,
