@@ -14,7 +14,7 @@
  * capped at the instance's limit, so a pool never keeps more than the quota
  * could grant; the guest reads back the value it set.  Memory a pool frees
  * on its own (at a synchronisation, below its threshold) is given back at
- * the pool's next call.
+ * the pool's next call, at cuMemGetInfo, or when a charge is refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +101,19 @@ static CUresult pool_settle(struct vgpu_session *s, struct vgpu_xpool *p)
 	return CUDA_SUCCESS;
 }
 
+void vgpu_vmm_settle_pools(struct vgpu_session *s, bool trim)
+{
+	struct vgpu_vmm *v = s->vmm;
+
+	if (!v)
+		return;
+	for (struct vgpu_xpool *p = v->pools; p; p = p->next) {
+		if (trim && !p->destroyed)
+			s->drv.MemPoolTrimTo(p->h, (size_t)p->live);
+		pool_settle(s, p);
+	}
+}
+
 static void pool_free_if_done(struct vgpu_session *s, struct vgpu_vmm *v, struct vgpu_xpool *p)
 {
 	if (!p->destroyed || p->nlive)
@@ -128,9 +141,8 @@ static CUresult charge_for(struct vgpu_session *s, struct vgpu_xpool *p, uint64_
 		}
 		if (pass)
 			return CUDA_ERROR_OUT_OF_MEMORY;
-		/* Its cache may not be reusable for this size: give it back and ask again. */
-		s->drv.MemPoolTrimTo(p->h, (size_t)p->live);
-		pool_settle(s, p);
+		/* What pools cache (this one's may not fit the size) goes back; then ask again. */
+		vgpu_vmm_settle_pools(s, true);
 	}
 }
 

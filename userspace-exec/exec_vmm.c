@@ -213,8 +213,13 @@ CUresult vgpu_exec_vmm_create(struct vgpu_session *s, struct vgpu_call *c)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	/* The quota is asked before the driver allocates. */
-	if ((r = vgpu_quota_charge(s, VGPU_CHARGE_VMM, a->size)) != CUDA_SUCCESS) {
+	/* The quota is asked before the driver allocates; what pools cache may make room. */
+	r = vgpu_quota_charge(s, VGPU_CHARGE_VMM, a->size);
+	if (r == CUDA_ERROR_OUT_OF_MEMORY && s->vmm->pools) {
+		vgpu_vmm_settle_pools(s, true);
+		r = vgpu_quota_charge(s, VGPU_CHARGE_VMM, a->size);
+	}
+	if (r != CUDA_SUCCESS) {
 		free(p);
 		return r;
 	}

@@ -85,6 +85,13 @@ struct vgpu_vmm {
 /* The session's state, created on first use; NULL if memory ran out. */
 struct vgpu_vmm *vgpu_vmm_get(struct vgpu_session *s);
 
+/*
+ * Make every pool's charge what the driver says it reserves now (memory a
+ * pool released at a synchronisation goes back); with @trim, the pools give
+ * back what they cache first (exec_pool.c).
+ */
+void vgpu_vmm_settle_pools(struct vgpu_session *s, bool trim);
+
 /* Everything the session still holds goes back to the driver and the quota (teardown). */
 void vgpu_vmm_teardown(struct vgpu_session *s);
 

@@ -550,6 +550,11 @@ static void test_pools(void)
 	CHECK(alloc_async(&A, 40 * MiB, P1, &d) == CUDA_SUCCESS);
 	CHECK(A.s.quota.charged[VGPU_CHARGE_POOL] == 40 * MiB);
 	CHECK(free_async(&A, d) == CUDA_SUCCESS);
+	/* Physical memory the quota would refuse while a pool caches 40 MiB: the cache goes. */
+	CHECK(A.s.quota.charged[VGPU_CHARGE_POOL] == 40 * MiB);
+	CHECK(create(&A, 700, 16 * GRAN) == CUDA_SUCCESS);
+	CHECK(A.s.quota.charged[VGPU_CHARGE_POOL] == 0);
+	CHECK(release(&A, 700) == CUDA_SUCCESS);
 
 	/* Attributes the driver owns, and bad ones. */
 	sa.attr = CU_MEMPOOL_ATTR_USED_MEM_CURRENT;
