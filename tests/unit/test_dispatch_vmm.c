@@ -566,6 +566,21 @@ static void test_pools(void)
 	sa.attr = CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
 	CHECK(SYNC(&A, VGPU_OP_POOL_SET_ATTR, sa) == CUDA_ERROR_INVALID_HANDLE);
 
+	/* Ids of another kind are no pools, and pools are no allocations. */
+	struct vgpu_pool_args bad = { .id = CTX };
+	CHECK(SYNC(&A, VGPU_OP_POOL_TRIM, bad) == CUDA_ERROR_INVALID_HANDLE);
+	CHECK(create(&A, 450, GRAN) == CUDA_SUCCESS);
+	bad.id = 450;
+	CHECK(SYNC(&A, VGPU_OP_POOL_DESTROY, bad) == CUDA_ERROR_INVALID_HANDLE);
+	CHECK(alloc_async(&A, 4096, 450, &d) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(release(&A, 450) == CUDA_SUCCESS);
+	CHECK(release(&A, P1) == CUDA_ERROR_INVALID_HANDLE);
+	uint64_t rr;
+	CHECK(reserve(&A, 4 * GRAN, 0, &rr) == CUDA_SUCCESS);
+	CHECK(map(&A, rr, GRAN, 0, P1) == CUDA_ERROR_INVALID_HANDLE);
+	struct vgpu_vmm_range_args fr = { rr, 4 * GRAN };
+	CHECK(SYNC(&A, VGPU_OP_VMM_ADDRESS_FREE, fr) == CUDA_SUCCESS);
+
 	/* The device's current pool. */
 	dp = (struct vgpu_device_pool_args){ .id = P1, .device = 0 };
 	CHECK(SYNC(&A, VGPU_OP_DEVICE_SET_POOL, dp) == CUDA_SUCCESS);
