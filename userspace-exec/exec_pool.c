@@ -128,6 +128,25 @@ static void pool_free_if_done(struct vgpu_session *s, struct vgpu_vmm *v, struct
 	free(p);
 }
 
+/*
+ * The driver handed out @d again: what the table still holds there went
+ * with its context (destroyed or reset, which frees its allocations).
+ */
+static void forget_stale(struct vgpu_session *s, struct vgpu_vmm *v, CUdeviceptr d)
+{
+	struct vgpu_idmap_entry *e = vgpu_idmap_find(&v->async, d);
+	struct vgpu_xpool *p;
+
+	if (!e)
+		return;
+	p = e->obj;
+	p->live -= e->aux;
+	p->nlive--;
+	vgpu_idmap_remove(&v->async, e);
+	pool_settle(s, p);
+	pool_free_if_done(s, v, p);
+}
+
 /* What an allocation of @bytes may take beyond what the pool holds charged and unused. */
 static CUresult charge_for(struct vgpu_session *s, struct vgpu_xpool *p, uint64_t bytes)
 {
@@ -178,6 +197,8 @@ CUresult vgpu_exec_mem_alloc_async(struct vgpu_session *s, struct vgpu_call *c)
 	if ((r = charge_for(s, p, bytes)) != CUDA_SUCCESS)
 		return r;
 	r = s->drv.MemAllocFromPoolAsync(&d, (size_t)a->size, p->h, xs->h);
+	if (r == CUDA_SUCCESS)
+		forget_stale(s, v, d);
 	if (r == CUDA_SUCCESS && !(e = vgpu_idmap_insert(&v->async, d, 1))) {
 		s->drv.MemFreeAsync(d, xs->h);
 		r = CUDA_ERROR_OUT_OF_MEMORY;
