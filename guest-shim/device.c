@@ -13,7 +13,9 @@
  * Capabilities the device has but the shim does not offer yet.  Reporting
  * them would make programs take paths that then fail; reporting 0 sends
  * them down the paths that work (ggml, for one, falls back to cudaMalloc
- * pools when VMM reads 0).
+ * pools when VMM reads 0).  Virtual memory management and memory pools are
+ * offered (vmm.c, mempool.c) and read the host's values; the shareable
+ * handle types they could export are not.
  */
 static const CUdevice_attribute not_offered[] = {
 	CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY,
@@ -26,12 +28,10 @@ static const CUdevice_attribute not_offered[] = {
 	CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM,
 	CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED,
-	CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_HANDLE_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED,
-	CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_MEMPOOL_SUPPORTED_HANDLE_TYPES,
 	CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
 	CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED,

@@ -23,6 +23,7 @@ enum vgpu_kind {
 	VGPU_KIND_LIBRARY,
 	VGPU_KIND_FUNCTION,
 	VGPU_KIND_KERNEL,
+	VGPU_KIND_POOL = 0x56430100,	/* a CUmemoryPool (mempool.c) */
 	VGPU_KIND_DEAD = 0x5643dead,
 };
 

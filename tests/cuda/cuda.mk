@@ -9,9 +9,15 @@ $(B)/tests/cuda/concurrency: tests/cuda/concurrency.cu tests/cuda/test_kernels.c
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
 
+# ggml-style VMM pool growth and stream-ordered allocation (tests/cuda/vmm_pool.cu).
+$(B)/tests/cuda/vmm_pool: tests/cuda/vmm_pool.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
 # Every program above; the rule below takes the list as it stands here.
 CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared \
 	$(B)/tests/cuda/concurrency
+CUDA_TESTS += $(B)/tests/cuda/vmm_pool
 cuda-tests: $(CUDA_TESTS)
 
 # The GPU suite, on a GPU host.

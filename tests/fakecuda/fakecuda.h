@@ -141,6 +141,7 @@ struct fc_alloc {
 	struct fc_ctx *ctx;	/* NULL for library globals */
 	struct fc_module *owner;	/* module/library global: not cuMemFree-able */
 	uint64_t released_at;	/* in the graveyard: fc_op_seq when released */
+	struct fc_pool *pool;	/* stream-ordered: the pool it came from (fc_pool.c) */
 };
 
 /* Registered host memory, or (owned) a pinned host allocation of cuMemAllocHost. */
@@ -415,6 +416,20 @@ void fc_module_free_ctx(struct fc_ctx *c);	/* modules and functions of a context
 void fc_mem_free_ctx(struct fc_ctx *c);		/* allocations and registrations of a context */
 /* A device range a copy, memset or memory operation may name: allocated or registered. */
 bool fc_range_ok(uint64_t p, size_t n);
+
+/* ---- virtual memory management (fc_vmm.c) ---- */
+#define FC_VMM_GRANULARITY	(2ull << 20)	/* what an H200 reports, minimum and recommended */
+/*
+ * Is [p, p + n) mapped throughout with access (READ, or READWRITE for
+ * @write)?  Call with fc_lock or fc_mem_lock held; the memory may be
+ * touched only while fc_mem_lock is held (an unmap may follow at once).
+ */
+bool fc_vmm_usable(uint64_t p, size_t n, bool write);
+
+/* ---- memory pools (fc_pool.c) ---- */
+struct fc_pool;
+/* An allocation of a pool was released (fc_alloc_release): the pool's figures follow. */
+void fc_pool_alloc_gone(struct fc_alloc *a);
 
 /* ---- images (fc_image.c) ---- */
 struct fc_image_info {

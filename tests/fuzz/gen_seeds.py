@@ -21,6 +21,39 @@ def bulk(off, length):
     return struct.pack("<QQ", off, length)
 
 
+PROP = struct.pack("<IIIiBBHI", 1, 0, 1, 0, 0, 0, 0, 0)  # pinned, on device 0
+MiB2 = 2 << 20
+
+
+def vmm_seeds():
+    """Virtual memory management and pools (ops 160-179): a ggml-style pool's life."""
+    return {
+        "vmm_granularity": rec(160, PROP + struct.pack("<II", 1, 0)),
+        "vmm_pool_life": rec(161, struct.pack("<QQQQ", 1 << 35, 0, 0, 0))
+        + rec(163, struct.pack("<QQQ", 500, MiB2, 0) + PROP)
+        + rec(165, struct.pack("<QQQQQ", 0x7f0000000000, MiB2, 0, 500, 0))
+        + rec(164, struct.pack("<Q", 500))
+        + rec(167, struct.pack("<QQII", 0x7f0000000000, MiB2, 1, 0) + struct.pack("<IiII", 1, 0, 3, 0))
+        + rec(168, struct.pack("<QIi", 0x7f0000000000, 1, 0))
+        + rec(169, struct.pack("<Q", 0x7f0000000000))
+        + rec(170, struct.pack("<Q", 500))
+        + rec(166, struct.pack("<QQ", 0x7f0000000000, 2 * MiB2))
+        + rec(162, struct.pack("<QQ", 0x7f0000000000, 1 << 35)),
+        "vmm_release_twice": rec(163, struct.pack("<QQQ", 501, MiB2, 0) + PROP)
+        + rec(164, struct.pack("<Q", 501)) + rec(164, struct.pack("<Q", 501)),
+        "pool_life": rec(178, struct.pack("<QiI", 600, 0, 0))
+        + rec(173, struct.pack("<QQIIIiHHI", 601, 0, 1, 0, 1, 0, 0, 0, 0))
+        + rec(176, struct.pack("<QQII", 601, (1 << 64) - 1, 4, 0))
+        + rec(171, struct.pack("<QQQ", 4096, 0, 601))
+        + rec(172, struct.pack("<QQ", 0, 0), flags=0)
+        + rec(177, struct.pack("<QQII", 601, 0, 5, 0))
+        + rec(175, struct.pack("<QQ", 601, 0))
+        + rec(179, struct.pack("<QiI", 601, 0, 0))
+        + rec(171, struct.pack("<QQQ", 1 << 20, 0, 0))
+        + rec(174, struct.pack("<QQ", 601, 0)),
+    }
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     seeds = {
@@ -45,6 +78,7 @@ def main(out):
         "limits": rec(28, struct.pack("<IIQ", 0, 0, 0)) + rec(30, b""),
         "goodbye": rec(2, b"", flags=0, ctx=0),
     }
+    seeds.update(vmm_seeds())
     for name, body in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(b"\x00" + body)

@@ -7,7 +7,8 @@
 # 1. the end-to-end runtime test, static and shared cudart: natively, then
 #    through vgpu (shim -> local transport -> executor -> the NVIDIA driver);
 #    every check must pass and the checksums of both runs must be equal;
-# 2. the sticky-fault case through vgpu;
+# 2. the sticky-fault case through vgpu; the multi-threaded programs and the
+#    VMM pool / stream-ordered allocation program, natively and through vgpu;
 # 3. cuInit with no executor: an error, and one log line saying why;
 # 4. the demo (make run), natively and through vgpu;
 # 5. the micro-benchmarks, with ratios to native.
@@ -60,6 +61,19 @@ nok=$(echo "$native" | grep -c '^ok') sok=$(echo "$shim" | grep -c '^ok')
 echo "   checks passed: native $nok, vgpu $sok"
 [ "$nok" -gt 0 ] && [ "$nok" = "$sok" ]
 result "concurrency: the same checks natively and through vgpu" $?
+
+# A ggml-style VMM pool and stream-ordered allocation (tests/cuda/vmm_pool.cu):
+# every check natively and through vgpu, and the same checksums line by line.
+bin=$B/tests/cuda/vmm_pool
+native=$(timeout 300 "$bin" 2>&1); nrc=$?
+shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | sed "s/^/   vgpu: /"
+result "vmm_pool natively" $nrc
+result "vmm_pool through vgpu" $src
+nsum=$(echo "$native" | grep '^checksum') ssum=$(echo "$shim" | grep '^checksum')
+[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+result "vmm_pool: checksums identical to native, line by line" $?
 
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \
