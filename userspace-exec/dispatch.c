@@ -93,6 +93,15 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_EVENT_SYNCHRONIZE, vgpu_exec_event_synchronize, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_QUERY, vgpu_exec_event_query, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_ELAPSED, vgpu_exec_event_elapsed, struct vgpu_event_elapsed_args, IN_CTX),
+	OP(VGPU_OP_LAUNCH_KERNEL_EX, vgpu_exec_launch_kernel_ex, struct vgpu_launch_ex_args, IN_CTX),
+	OP(VGPU_OP_FUNC_GET_ATTRIBUTES, vgpu_exec_func_get_attributes, struct vgpu_func_attrs_args,
+	   IN_CTX),
+	OP(VGPU_OP_FUNC_SET_CACHE_CONFIG, vgpu_exec_func_set_cache_config,
+	   struct vgpu_func_config_args, IN_CTX),
+	OP(VGPU_OP_FUNC_SET_SHARED_CONFIG, vgpu_exec_func_set_shared_config,
+	   struct vgpu_func_config_args, IN_CTX),
+	OP(VGPU_OP_OCCUPANCY_CLUSTER, vgpu_exec_occupancy_cluster,
+	   struct vgpu_occupancy_cluster_args, IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

@@ -76,6 +76,12 @@ CUresult vgpu_exec_event_synchronize(struct vgpu_session *s, struct vgpu_call *c
 CUresult vgpu_exec_event_query(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c);
 
+CUresult vgpu_exec_launch_kernel_ex(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_shared_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_occupancy_cluster(struct vgpu_session *s, struct vgpu_call *c);
+
 /* Helpers for handlers. */
 
 /* The object of @type (or, for VGPU_OBJ_FUNCTION, a kernel) named @id, or NULL. */

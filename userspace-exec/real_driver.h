@@ -99,7 +99,16 @@
 	X(MemAllocHost, "cuMemAllocHost_v2", PFN_cuMemAllocHost_v3020)			\
 	X(MemFreeHost, "cuMemFreeHost", PFN_cuMemFreeHost_v2000)			\
 	X(StreamGetFlags, "cuStreamGetFlags", PFN_cuStreamGetFlags_v5050)		\
-	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)
+	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)			\
+	X(LaunchKernelEx, "cuLaunchKernelEx", PFN_cuLaunchKernelEx_v11060)		\
+	X(FuncSetCacheConfig, "cuFuncSetCacheConfig", PFN_cuFuncSetCacheConfig_v3000)	\
+	X(FuncSetSharedMemConfig, "cuFuncSetSharedMemConfig",				\
+	  PFN_cuFuncSetSharedMemConfig_v4020)						\
+	X(KernelSetCacheConfig, "cuKernelSetCacheConfig", PFN_cuKernelSetCacheConfig_v12000) \
+	X(OccupancyMaxPotentialClusterSize, "cuOccupancyMaxPotentialClusterSize",	\
+	  PFN_cuOccupancyMaxPotentialClusterSize_v11070)				\
+	X(OccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters",			\
+	  PFN_cuOccupancyMaxActiveClusters_v11070)
 
 struct vgpu_real_driver {
 	void *handle;

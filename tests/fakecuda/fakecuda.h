@@ -402,6 +402,9 @@ void fc_ctx_free_resources(struct fc_ctx *c);
 CUresult fc_stream_resolve(const char *call, CUstream s, struct fc_stream **stream,
 			   struct fc_ctx **ctx, struct fc_queue **queue);
 
+/* cuEventRecord's work, for @call (also the launch attributes that record events). */
+CUresult fc_event_record(const char *call, CUevent h, CUstream s);
+
 /* The live allocation / registration that holds [p, p + n), or NULL. */
 struct fc_alloc *fc_alloc_find(uint64_t p, size_t n);
 struct fc_hostreg *fc_hostreg_find(uint64_t p, size_t n);

@@ -26,6 +26,9 @@
 #define FC_ABI_CHECK(member, sym, pfn)							\
 	_Static_assert(__builtin_types_compatible_p(__typeof__(&FC_PASTE(cu, member)), pfn), \
 		       sym " does not have the ABI of " #pfn);
+/* The list names deprecated entry points too (cuFuncSetSharedMemConfig): applications still call them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 VGPU_REAL_DRIVER_FUNCS(FC_ABI_CHECK)
 
 /* ... and is defined here: an entry missing from the library fails the link (--no-undefined). */
@@ -33,6 +36,7 @@ VGPU_REAL_DRIVER_FUNCS(FC_ABI_CHECK)
 __attribute__((used)) static const void *const fc_abi_entries[] = {
 	VGPU_REAL_DRIVER_FUNCS(FC_ABI_ENTRY)
 };
+#pragma GCC diagnostic pop
 
 pthread_mutex_t fc_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t fc_mem_lock = PTHREAD_MUTEX_INITIALIZER;
