@@ -144,6 +144,28 @@ CUresult vgpu_launch_attrs_to_wire(const CUlaunchAttribute *attrs, unsigned int 
 	return CUDA_SUCCESS;
 }
 
+/*
+ * A cluster shape must divide the grid: refused at once, as the driver
+ * refuses it at once (CUDA_ERROR_INVALID_CLUSTER_SIZE, seen on an H200),
+ * rather than later by a synchronising call.  Its size limit depends on
+ * the function's NON_PORTABLE setting: the driver judges that.
+ */
+static CUresult check_clusters(const struct launch_desc *d)
+{
+	for (unsigned int i = 0; i < d->nattrs; i++) {
+		const CUlaunchAttribute *at = &d->attrs[i];
+		const unsigned int c[3] = { at->value.clusterDim.x, at->value.clusterDim.y,
+					    at->value.clusterDim.z };
+
+		if (at->id != CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+			continue;
+		for (int k = 0; k < 3; k++)
+			if (c[k] == 0 || d->grid[k] % c[k])
+				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	}
+	return CUDA_SUCCESS;
+}
+
 static CUresult launch(CUfunction fn, const struct launch_desc *d, void **params, void **extra)
 {
 	struct vgpu_func *f = vgpu_func_of(fn);
@@ -165,6 +187,11 @@ static CUresult launch(CUfunction fn, const struct launch_desc *d, void **params
 		return r;
 	if (d->ex && d->nattrs > VGPU_MAX_LAUNCH_ATTRS)
 		return vgpu_launch_attrs_to_wire(d->attrs, d->nattrs, NULL);
+	if (d->ex) {
+		r = check_clusters(d);
+		if (r != CUDA_SUCCESS)
+			return r;
+	}
 
 	if (extra) {
 		r = parse_extra(extra, &packed, &size);

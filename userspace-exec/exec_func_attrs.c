@@ -17,10 +17,10 @@ CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call 
 	struct vgpu_func_attrs at;
 	CUresult first = CUDA_SUCCESS;
 
-	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
 	if (!out || a->out.len < sizeof(at))
 		return CUDA_ERROR_INVALID_VALUE;
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
 	memset(&at, 0, sizeof(at));
 	for (int i = 0; i < CU_FUNC_ATTRIBUTE_MAX && i < VGPU_FUNC_ATTRS; i++) {
 		int v = 0;
@@ -47,10 +47,10 @@ CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_cal
 	const struct vgpu_func_config_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *f = vgpu_obj(s, a->func, VGPU_OBJ_FUNCTION);
 
-	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
 	if (a->config > CU_FUNC_CACHE_PREFER_EQUAL)
 		return CUDA_ERROR_INVALID_VALUE;
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
 	return f->type == VGPU_OBJ_KERNEL
 		       ? s->drv.KernelSetCacheConfig(f->obj, (CUfunc_cache)a->config, a->device)
 		       : s->drv.FuncSetCacheConfig(f->obj, (CUfunc_cache)a->config);
@@ -61,10 +61,10 @@ CUresult vgpu_exec_func_set_shared_config(struct vgpu_session *s, struct vgpu_ca
 	const struct vgpu_func_config_args *a = (const void *)c->args;
 	struct vgpu_idmap_entry *f = vgpu_obj(s, a->func, VGPU_OBJ_FUNCTION);
 
-	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
 	if (a->config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE)
 		return CUDA_ERROR_INVALID_VALUE;
+	if (!f)
+		return CUDA_ERROR_INVALID_HANDLE;
 	/* No per-kernel form exists: the driver judges a CUkernel here as it would natively. */
 	return s->drv.FuncSetSharedMemConfig(f->obj, (CUsharedconfig)a->config);
 }

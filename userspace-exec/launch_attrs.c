@@ -30,15 +30,16 @@ static uint64_t u64_at(const uint8_t *v, size_t off)
 	return x;
 }
 
-static void log_refusal(struct vgpu_session *s, uint32_t id, const char *why)
+/* @what names the number: an attribute's id, or how many came. */
+static void log_refusal(struct vgpu_session *s, const char *what, uint32_t n)
 {
 	static struct vgpu_log_limit limit;
 	uint32_t dropped;
 
 	if (vgpu_log_allow(&limit, &dropped))
 		vgpu_log_event("warn", "hostile_input",
-			       "session=%lu what=launch_attribute id=%u why=%s suppressed=%u",
-			       (unsigned long)s->ch->session_id, id, why, dropped);
+			       "session=%lu what=launch_attribute %s=%u suppressed=%u",
+			       (unsigned long)s->ch->session_id, what, n, dropped);
 }
 
 static CUresult event_of(struct vgpu_session *s, uint64_t id, CUevent *out)
@@ -145,7 +146,7 @@ CUresult vgpu_launch_attrs_decode(struct vgpu_session *s, const uint8_t *wire, u
 {
 	*nout = 0;
 	if (n > VGPU_MAX_LAUNCH_ATTRS) {
-		log_refusal(s, n, "count");
+		log_refusal(s, "count", n);
 		return CUDA_ERROR_INVALID_VALUE;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -156,7 +157,7 @@ CUresult vgpu_launch_attrs_decode(struct vgpu_session *s, const uint8_t *wire, u
 		r = decode_one(s, &w, for_launch, &out[*nout]);
 		if (r != CUDA_SUCCESS) {
 			if (r == CUDA_ERROR_INVALID_VALUE)
-				log_refusal(s, w.id, "id or value");
+				log_refusal(s, "id", w.id);
 			return r;
 		}
 		if (out[*nout].id != CU_LAUNCH_ATTRIBUTE_IGNORE)

@@ -992,6 +992,11 @@ static CUresult parse_launch_attrs(const CUlaunchConfig *cfg, struct launch_ex_a
 				return CUDA_ERROR_INVALID_VALUE;
 			if (!v->launchCompletionEvent.event)
 				return CUDA_ERROR_INVALID_HANDLE;
+			/* cuda.h: "The event must disable timing" */
+			for (struct fc_event *e = fc_events; e; e = e->next)
+				if ((CUevent)e == v->launchCompletionEvent.event &&
+				    !(e->flags & CU_EVENT_DISABLE_TIMING))
+					return CUDA_ERROR_INVALID_VALUE;
 			if (x->nevents < 2)
 				x->events[x->nevents++] = v->launchCompletionEvent.event;
 			break;
