@@ -9,9 +9,20 @@ $(B)/tests/cuda/concurrency: tests/cuda/concurrency.cu tests/cuda/test_kernels.c
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
 
+# Every occupancy answer, natively and through vgpu, against cuda_occupancy.h.
+$(B)/tests/cuda/occupancy: tests/cuda/occupancy.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
+# cuBLAS SGEMM and FP16 GemmEx, linked with the toolkit's cuBLAS (shared, as
+# frameworks use it); the GPU suite compares the results' bits.
+$(B)/tests/cuda/cublas_gemm: tests/cuda/cublas_gemm.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart shared -o $@ $< -lcublas
+
 # Every program above; the rule below takes the list as it stands here.
 CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared \
-	$(B)/tests/cuda/concurrency
+	$(B)/tests/cuda/concurrency $(B)/tests/cuda/occupancy $(B)/tests/cuda/cublas_gemm
 cuda-tests: $(CUDA_TESTS)
 
 # The GPU suite, on a GPU host.

@@ -20,6 +20,8 @@ for rt in static shared; do
 	"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart $rt -Itests/cuda \
 		-o "$tmp/guest_$rt" tests/cuda/e2e_runtime.cu || { echo "nvcc failed"; exit 1; }
 done
+"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$tmp/occupancy" tests/cuda/occupancy.cu || { echo "nvcc failed"; exit 1; }
 
 # A private socket, so that the executor started here (with the double) is
 # the one the program talks to.
@@ -43,6 +45,14 @@ for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
 done
+# Every occupancy answer the shim computes must be cuda_occupancy.h's for the
+# attributes the (double's) driver reports.
+out=$(timeout 120 "$B/bin/vgpu" run -- "$tmp/occupancy" --same 2>&1); rc=$?
+echo "$out" | grep -v 'driver=[0-9,:]*$' | sed 's/^/   occupancy: /'	# all but the agreeing answers
+if [ $rc -ne 0 ] || ! grep -q "^PASSED" <<<"$out"; then
+	echo "FAILED: occupancy --same (exit $rc)"
+	status=1
+fi
 # Once more with every operation of the (asynchronous) double taking 200 us,
 # so that an executor answering before a copy landed, or letting go of a
 # buffer a queued copy still reads, gets caught rather than winning the race.
