@@ -310,7 +310,7 @@ int main(int argc, char **argv)
 		at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
 		at[0].val.programmaticStreamSerializationAllowed = 1;
 		at[1].id = cudaLaunchAttributePriority;
-		at[1].val.priority = 0;
+		at[1].val.priority = -1;	/* within every GPU's range (0 down to -1 at least) */
 		cfg.attrs = at;
 		cfg.numAttrs = 2;
 		CUDA_OK(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d, 11u, (unsigned long long)n));

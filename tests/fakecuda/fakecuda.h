@@ -76,6 +76,8 @@ extern uint64_t fc_max_launch_threads;
 /* Read by cuInit from the environment (README.md). */
 extern uint64_t fc_op_delay_us;		/* FAKECUDA_OP_DELAY_US */
 extern bool fc_sync_mode;		/* FAKECUDA_SYNC=1 */
+/* FAKECUDA_TRACE_LAUNCH=1: log every cuLaunchKernelEx attribute as it arrived. */
+extern bool fc_trace_launch;
 extern bool fc_lenient;			/* FAKECUDA_LENIENT=1 */
 
 #define FC_LOCK() pthread_mutex_lock(&fc_lock)

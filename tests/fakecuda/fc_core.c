@@ -43,6 +43,7 @@ pthread_mutex_t fc_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 bool fc_initialized;
 _Atomic CUresult fc_sticky = CUDA_SUCCESS;
 bool fc_lenient;
+bool fc_trace_launch;
 uint64_t fc_mem_limit = FC_DEFAULT_MEM_LIMIT, fc_mem_used;
 uint64_t fc_max_launch_threads = FC_DEFAULT_MAX_THREADS;
 
@@ -130,11 +131,12 @@ static CUresult do_init(unsigned int flags)
 	if (fc_initialized)
 		return CUDA_SUCCESS;
 	uint64_t limit = FC_DEFAULT_MEM_LIMIT, threads = FC_DEFAULT_MAX_THREADS, delay_us = 0;
-	bool sync, lenient;
+	bool sync, lenient, trace;
 	if (!parse_u64_env("FAKECUDA_MEM_LIMIT", &limit) ||
 	    !parse_u64_env("FAKECUDA_MAX_LAUNCH_THREADS", &threads) ||
 	    !parse_u64_env("FAKECUDA_OP_DELAY_US", &delay_us) ||
-	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient))
+	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient) ||
+	    !parse_bool_env("FAKECUDA_TRACE_LAUNCH", &trace))
 		return CUDA_ERROR_INVALID_VALUE;
 	if (delay_us > 10000000) {	/* 10 s an operation: a typo, not a test */
 		fc_log("FAKECUDA_OP_DELAY_US=%llu is more than 10 s", (unsigned long long)delay_us);
@@ -145,6 +147,7 @@ static CUresult do_init(unsigned int flags)
 	fc_op_delay_us = delay_us;
 	fc_sync_mode = sync;
 	fc_lenient = lenient;
+	fc_trace_launch = trace;
 	fc_initialized = true;
 	return CUDA_SUCCESS;
 }

@@ -946,6 +946,32 @@ struct launch_ex_attrs {
 	unsigned nevents;
 };
 
+/* One line per attribute, so that tests can see what the executor handed the driver. */
+static void trace_attr(const char *call, const CUlaunchAttribute *at)
+{
+	const CUlaunchAttributeValue *v = &at->value;
+
+	switch (at->id) {
+	case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+	case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+		fc_log("%s attribute %d: %ux%ux%u", call, (int)at->id, v->clusterDim.x,
+		       v->clusterDim.y, v->clusterDim.z);
+		break;
+	case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+		fc_log("%s attribute %d: event %s flags %d trigger %d", call, (int)at->id,
+		       v->programmaticEvent.event ? "set" : "NULL", v->programmaticEvent.flags,
+		       v->programmaticEvent.triggerAtBlockStart);
+		break;
+	case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+		fc_log("%s attribute %d: event %s flags %d", call, (int)at->id,
+		       v->launchCompletionEvent.event ? "set" : "NULL", v->launchCompletionEvent.flags);
+		break;
+	default:	/* every other value is (or starts with) one int */
+		fc_log("%s attribute %d: %d", call, (int)at->id, v->priority);
+		break;
+	}
+}
+
 static CUresult parse_launch_attrs(const CUlaunchConfig *cfg, struct launch_ex_attrs *x)
 {
 	memset(x, 0, sizeof(*x));
@@ -954,6 +980,9 @@ static CUresult parse_launch_attrs(const CUlaunchConfig *cfg, struct launch_ex_a
 	for (unsigned i = 0; i < cfg->numAttrs; i++) {
 		const CUlaunchAttribute *at = &cfg->attrs[i];
 		const CUlaunchAttributeValue *v = &at->value;
+
+		if (fc_trace_launch)
+			trace_attr("cuLaunchKernelEx", at);
 
 		switch (at->id) {
 		case CU_LAUNCH_ATTRIBUTE_IGNORE:

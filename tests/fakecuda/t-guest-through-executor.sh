@@ -45,6 +45,17 @@ for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
 done
+# What the executor hands the driver's cuLaunchKernelEx is what the program asked for:
+# programmatic serialisation on, priority -1, clusters of 2x1x1, a launch completion
+# event with default flags, and the cooperative launch's attribute.
+out=$(FAKECUDA_TRACE_LAUNCH=1 timeout 120 "$B/bin/vgpu" run -- "$tmp/guest_static" 2>&1)
+for want in "attribute 6: 1" "attribute 8: -1" "attribute 4: 2x1x1" \
+	"attribute 12: event set flags 0" "attribute 2: 1"; do
+	if ! grep -q "cuLaunchKernelEx $want\$" <<<"$out"; then
+		echo "FAILED: the driver never saw cuLaunchKernelEx $want"
+		status=1
+	fi
+done
 # Every occupancy answer the shim computes must be cuda_occupancy.h's for the
 # attributes the (double's) driver reports.
 out=$(timeout 120 "$B/bin/vgpu" run -- "$tmp/occupancy" --same 2>&1); rc=$?
