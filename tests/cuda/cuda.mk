@@ -36,4 +36,8 @@ $(B)/tests/gpu/test_kernels.cubin: tests/cuda/test_kernels.cuh
 $(B)/tests/gpu/probe_fault: tests/gpu/probe_fault.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CUDA_INC) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
-probes: $(B)/tests/gpu/test_kernels.cubin $(B)/tests/gpu/probe_fault
+# The real driver's export tables the shim lacks (tests/gpu/probe-export-tables.sh; informational).
+$(B)/tests/gpu/probe_export_tables: tests/gpu/probe_export_tables.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CUDA_INC) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda -ldl
+probes: $(B)/tests/gpu/test_kernels.cubin $(B)/tests/gpu/probe_fault $(B)/tests/gpu/probe_export_tables
