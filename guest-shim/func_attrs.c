@@ -153,7 +153,13 @@ CUresult CUDAAPI cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunc
 
 CUresult CUDAAPI cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
 {
-	return set_attr(vgpu_func_of(hfunc), attrib, value, 0);
+	struct vgpu_func *f = vgpu_func_of(hfunc);
+	CUdevice dev = 0;
+
+	/* A CUkernel given as a function is set for the current context's device. */
+	if (f && f->o.kind == VGPU_KIND_KERNEL && vgpu_func_device(f, &dev) != CUDA_SUCCESS)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	return set_attr(f, attrib, value, dev);
 }
 
 CUresult CUDAAPI cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel,
