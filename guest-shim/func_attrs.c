@@ -197,7 +197,11 @@ static CUresult set_config(struct vgpu_func *f, uint16_t op, uint32_t config, CU
 	r = vgpu_call_sync(op, wire_ctx(), &a, sizeof(a), NULL);
 	if (r != CUDA_SUCCESS || op != VGPU_OP_FUNC_SET_CACHE_CONFIG || !vgpu_valid_device(dev))
 		return r;
-	/* The occupancy calculator reads the preference (cudaOccDeviceState.cacheConfig). */
+	/*
+	 * The occupancy calculator reads the preference (cudaOccDeviceState.cacheConfig),
+	 * and the driver's occupancy answer that came with the attributes is stale.
+	 */
+	atomic_fetch_add(&attrs_gen, 1);
 	pthread_mutex_lock(&cache_lock);
 	if (!f->attr_cache)
 		f->attr_cache = calloc(1, sizeof(*f->attr_cache));

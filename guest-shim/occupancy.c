@@ -9,14 +9,20 @@
  * as cuda_occupancy.h's conversions from cudaDeviceProp and
  * cudaFuncAttributes fill them.
  *
- * Where the guest could differ from the driver: the driver knows a
- * kernel's block barrier count and virtual resources from its image, which
- * no attribute reports; the calculator's defaults (1 barrier, none) are
- * what cudart assumes too.  tests/cuda/occupancy.cu prints every answer for
- * real kernels so that tests/gpu/run.sh compares them with the driver's.
+ * What no attribute reports: the driver knows a kernel's block barrier
+ * count and virtual resources (sm_100+) from its image; the calculator's
+ * defaults are 1 barrier and none.  Both limit the blocks per SM by the
+ * same number whatever the block size and shared memory, and every other
+ * limit is largest for one warp without dynamic shared memory; so the
+ * driver's answer for that configuration (fetched with the attributes,
+ * vgpu_func_attrs.probe_blocks) is below the calculator's exactly when
+ * such a limit binds, and is then that limit: it caps every answer.
+ * tests/cuda/occupancy.cu prints every answer for real kernels (one with
+ * named barriers) so that tests/gpu/run.sh compares them with the driver's.
  * Cluster questions depend on how the driver places clusters and are
  * forwarded (VGPU_OP_OCCUPANCY_CLUSTER).
  */
+#include <limits.h>
 #include <string.h>
 
 #include <cuda_occupancy.h>
@@ -36,6 +42,7 @@ struct occ_inputs {
 	cudaOccFuncAttributes attrs;
 	cudaOccDeviceState state;
 	int max_block;		/* min(device, function) threads per block */
+	int cap;		/* blocks per SM that limits no attribute shows allow */
 };
 
 static CUresult occ_status(cudaOccError e)
@@ -124,14 +131,36 @@ static CUresult gather(CUfunction func, unsigned int flags, struct occ_inputs *i
 	in->max_block = in->prop.maxThreadsPerBlock < in->attrs.maxThreadsPerBlock
 				? in->prop.maxThreadsPerBlock
 				: in->attrs.maxThreadsPerBlock;
+	in->cap = INT_MAX;
+	if (fa.probe_blocks >= 0) {
+		cudaOccResult one_warp;
+
+		if (cudaOccMaxActiveBlocksPerMultiprocessor(&one_warp, &in->prop, &in->attrs,
+							    &in->state, in->prop.warpSize, 0) ==
+			    CUDA_OCC_SUCCESS &&
+		    fa.probe_blocks < one_warp.activeBlocksPerMultiprocessor)
+			in->cap = fa.probe_blocks;
+	}
 	return CUDA_SUCCESS;
+}
+
+/* The calculator's blocks per SM, under the cap. */
+static cudaOccError active_blocks(const struct occ_inputs *in, int block, size_t dyn, int *out)
+{
+	cudaOccResult res;
+	cudaOccError e = cudaOccMaxActiveBlocksPerMultiprocessor(&res, &in->prop, &in->attrs,
+								 &in->state, block, dyn);
+
+	if (e == CUDA_OCC_SUCCESS)
+		*out = res.activeBlocksPerMultiprocessor < in->cap ? res.activeBlocksPerMultiprocessor
+								    : in->cap;
+	return e;
 }
 
 static CUresult max_active(int *numBlocks, CUfunction func, int blockSize, size_t dynamicSMemSize,
 			   unsigned int flags)
 {
 	struct occ_inputs in;
-	cudaOccResult res;
 	CUresult r;
 
 	if (!numBlocks)
@@ -139,11 +168,7 @@ static CUresult max_active(int *numBlocks, CUfunction func, int blockSize, size_
 	r = gather(func, flags, &in);
 	if (r != CUDA_SUCCESS)
 		return r;
-	r = occ_status(cudaOccMaxActiveBlocksPerMultiprocessor(&res, &in.prop, &in.attrs, &in.state,
-								blockSize, dynamicSMemSize));
-	if (r == CUDA_SUCCESS)
-		*numBlocks = res.activeBlocksPerMultiprocessor;
-	return r;
+	return occ_status(active_blocks(&in, blockSize, dynamicSMemSize, numBlocks));
 }
 
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func,
@@ -188,15 +213,14 @@ static CUresult max_potential(int *minGridSize, int *blockSize, CUfunction func,
 	for (int aligned = (limit + gran - 1) / gran * gran; aligned > 0; aligned -= gran) {
 		int try_size = aligned < limit ? aligned : limit;
 		size_t smem = b2d ? b2d(try_size) : dynamicSMemSize;
-		cudaOccResult res;
+		int blocks = 0;
 
-		r = occ_status(cudaOccMaxActiveBlocksPerMultiprocessor(&res, &in.prop, &in.attrs,
-									&in.state, try_size, smem));
+		r = occ_status(active_blocks(&in, try_size, smem, &blocks));
 		if (r != CUDA_SUCCESS)
 			return r;
-		if (try_size * res.activeBlocksPerMultiprocessor > best_threads) {
+		if (try_size * blocks > best_threads) {
 			best_block = try_size;
-			best_blocks = res.activeBlocksPerMultiprocessor;
+			best_blocks = blocks;
 			best_threads = try_size * best_blocks;
 		}
 		if (best_threads == in.prop.maxThreadsPerMultiprocessor)
@@ -236,6 +260,9 @@ CUresult CUDAAPI cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize
 	r = gather(func, CU_OCCUPANCY_DEFAULT, &in);
 	if (r != CUDA_SUCCESS)
 		return r;
+	/* More blocks than fit at once: the calculator's own refusal, under the cap too. */
+	if (numBlocks > in.cap)
+		return CUDA_ERROR_INVALID_VALUE;
 	return occ_status(cudaOccAvailableDynamicSMemPerBlock(dynamicSmemSize, &in.prop, &in.attrs,
 							      &in.state, numBlocks, blockSize));
 }

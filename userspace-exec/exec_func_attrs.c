@@ -3,7 +3,8 @@
  * Function and kernel attributes in bulk, and their cache configuration.
  * The guest asks for every attribute once per function and answers
  * cuFuncGetAttribute and the occupancy calculator from that copy; only
- * changes travel afterwards.
+ * changes travel afterwards.  With them comes one occupancy answer of the
+ * driver's (struct vgpu_func_attrs.probe_blocks).
  */
 #include <string.h>
 
@@ -37,9 +38,19 @@ CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call 
 			first = r;
 		}
 	}
-	if (first == CUDA_SUCCESS)
-		memcpy(out, &at, sizeof(at));
-	return first;
+	if (first != CUDA_SUCCESS)
+		return first;
+	{
+		int n = -1;
+
+		/* One warp: the guest learns from it the limits attributes do not show. */
+		if (s->drv.OccupancyMaxActiveBlocksPerMultiprocessor(&n, f->obj, 32 /* warp */, 0) !=
+		    CUDA_SUCCESS)
+			n = -1;
+		at.probe_blocks = n;
+	}
+	memcpy(out, &at, sizeof(at));
+	return CUDA_SUCCESS;
 }
 
 CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_call *c)

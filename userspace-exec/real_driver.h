@@ -108,7 +108,10 @@
 	X(OccupancyMaxPotentialClusterSize, "cuOccupancyMaxPotentialClusterSize",	\
 	  PFN_cuOccupancyMaxPotentialClusterSize_v11070)				\
 	X(OccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters",			\
-	  PFN_cuOccupancyMaxActiveClusters_v11070)
+	  PFN_cuOccupancyMaxActiveClusters_v11070)					\
+	X(OccupancyMaxActiveBlocksPerMultiprocessor,					\
+	  "cuOccupancyMaxActiveBlocksPerMultiprocessor",				\
+	  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050)
 
 struct vgpu_real_driver {
 	void *handle;

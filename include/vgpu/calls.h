@@ -338,7 +338,13 @@ struct vgpu_launch_ex_args {
 struct vgpu_func_attrs {
 	int32_t value[VGPU_FUNC_ATTRS];		/* index: CUfunction_attribute */
 	uint32_t valid;				/* bit i: value[i] was answered */
-	uint32_t reserved;
+	/*
+	 * The driver's cuOccupancyMaxActiveBlocksPerMultiprocessor for one warp
+	 * and no dynamic shared memory, or -1: shows a limit no attribute
+	 * reports (block barriers, virtual resources), which is the same for
+	 * every block size (occupancy.c).
+	 */
+	int32_t probe_blocks;
 };
 struct vgpu_func_attrs_args {
 	uint64_t func;

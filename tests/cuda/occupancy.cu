@@ -12,10 +12,18 @@
  * informational).  Through vgpu the shim computes with that header, so
  * with --same every line must agree with it (what CI checks on the driver
  * double, where the kernels are those of tests/cuda/test_kernels.cuh).
+ * Natively, "barriers8" (8 named barriers) is expected to differ from the
+ * header, which assumes one barrier; through vgpu it must still equal the
+ * driver's answers.
  *
- *   occupancy [--same]
+ *   occupancy [--same] [--barriers N]
+ *
+ * --barriers N: the calculator's column assumes kernels with N block
+ * barriers (CI runs the driver double with as many, FAKECUDA_BLOCK_BARRIERS,
+ * to check that a limit no attribute reports reaches the shim's answers).
  */
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <cuda.h>
@@ -53,8 +61,17 @@ __global__ void __launch_bounds__(256) occ_bounded(float *out, float x)
 	out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
+/* Named barrier 7: the kernel uses 8 block barriers, a limit no attribute reports. */
+__global__ void occ_barriers(float *out)
+{
+	out[blockIdx.x * blockDim.x + threadIdx.x] = 1.0f;
+	asm volatile("bar.sync 7, %0;" ::"r"(blockDim.x) : "memory");
+	out[blockIdx.x * blockDim.x + threadIdx.x] += 1.0f;
+}
+
 static int mismatches, failures;
 static bool same;
+static int barriers = 1;
 
 static size_t dyn_of_block(int block)
 {
@@ -119,6 +136,7 @@ static void one_kernel(const char *name, const void *fn, const cudaDeviceProp &p
 		}
 		cudaFuncGetAttributes(&fa, fn);
 		cudaOccFuncAttributes oa(fa);
+		oa.numBlockBarriers = barriers;
 
 		static const int blocks[] = { 1, 32, 64, 96, 128, 200, 256, 512, 768, 1000, 1024 };
 		static const size_t dyns[] = { 0, 1024, 40000 };
@@ -218,7 +236,12 @@ int main(int argc, char **argv)
 	max_potential_flags_fn max_potential_flags = nullptr;
 	cudaDriverEntryPointQueryResult q;
 
-	same = argc > 1 && !strcmp(argv[1], "--same");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--same"))
+			same = true;
+		else if (!strcmp(argv[i], "--barriers") && i + 1 < argc)
+			barriers = atoi(argv[++i]);
+	}
 	if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
 		printf("FAIL  no device\n");
 		return 1;
@@ -246,6 +269,8 @@ int main(int argc, char **argv)
 		one_kernel("shared12k", (const void *)occ_shared, prop, max_potential,
 			   max_potential_flags);
 		one_kernel("bounded256", (const void *)occ_bounded, prop, max_potential,
+			   max_potential_flags);
+		one_kernel("barriers8", (const void *)occ_barriers, prop, max_potential,
 			   max_potential_flags);
 	}
 	printf("%d answer(s) differ from cuda_occupancy.h\n", mismatches);

@@ -44,6 +44,7 @@ bool fc_initialized;
 _Atomic CUresult fc_sticky = CUDA_SUCCESS;
 bool fc_lenient;
 bool fc_trace_launch;
+int fc_block_barriers = 1;
 uint64_t fc_mem_limit = FC_DEFAULT_MEM_LIMIT, fc_mem_used;
 uint64_t fc_max_launch_threads = FC_DEFAULT_MAX_THREADS;
 
@@ -131,10 +132,12 @@ static CUresult do_init(unsigned int flags)
 	if (fc_initialized)
 		return CUDA_SUCCESS;
 	uint64_t limit = FC_DEFAULT_MEM_LIMIT, threads = FC_DEFAULT_MAX_THREADS, delay_us = 0;
+	uint64_t barriers = 1;
 	bool sync, lenient, trace;
 	if (!parse_u64_env("FAKECUDA_MEM_LIMIT", &limit) ||
 	    !parse_u64_env("FAKECUDA_MAX_LAUNCH_THREADS", &threads) ||
 	    !parse_u64_env("FAKECUDA_OP_DELAY_US", &delay_us) ||
+	    !parse_u64_env("FAKECUDA_BLOCK_BARRIERS", &barriers) ||
 	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient) ||
 	    !parse_bool_env("FAKECUDA_TRACE_LAUNCH", &trace))
 		return CUDA_ERROR_INVALID_VALUE;
@@ -148,6 +151,11 @@ static CUresult do_init(unsigned int flags)
 	fc_sync_mode = sync;
 	fc_lenient = lenient;
 	fc_trace_launch = trace;
+	if (barriers < 1 || barriers > 16) {	/* the hardware's named barriers */
+		fc_log("FAKECUDA_BLOCK_BARRIERS=%llu is not 1 to 16", (unsigned long long)barriers);
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	fc_block_barriers = (int)barriers;
 	fc_initialized = true;
 	return CUDA_SUCCESS;
 }
@@ -489,6 +497,14 @@ static const struct fc_attr fc_attrs[] = {
 	A(ONLY_PARTIAL_HOST_NATIVE_ATOMIC_SUPPORTED, 0)
 };
 #undef A
+
+int fc_device_attr(CUdevice_attribute attrib)
+{
+	for (size_t i = 0; i < sizeof(fc_attrs) / sizeof(fc_attrs[0]); i++)
+		if (fc_attrs[i].attr == attrib)
+			return fc_attrs[i].value;
+	return 0;
+}
 
 static CUresult device_get_attribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {

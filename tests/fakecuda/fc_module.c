@@ -23,6 +23,8 @@
  * cuFuncGetAttribute/cuFuncSetAttribute/cuFuncGetParamInfo; a function got
  * from a kernel shares the kernel's attributes; a failed lookup stores NULL.
  */
+#include <cuda_occupancy.h>
+
 #include "fakecuda.h"
 
 #include <stdio.h>
@@ -1064,27 +1066,34 @@ FC_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, 
 
 /* ------------------------------------------------------------ cache configuration */
 
-static CUresult func_set_config(const char *call, CUfunction hfunc, unsigned config, unsigned max)
+static CUresult func_set_config(const char *call, CUfunction hfunc, unsigned config, unsigned max,
+				bool cache)
 {
 	CUresult r = fc_check_init();
+	struct fc_func *f;
 
 	if (r)
 		return r;
-	if (!find_func(hfunc))
+	if (!(f = find_func(hfunc)))
 		return not_a_function(call, hfunc, CUDA_ERROR_INVALID_HANDLE);
-	/* A preference the double's occupancy never reads: checked, then accepted. */
-	return config <= max ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	if (config > max)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* The cache preference is what the occupancy calculator reads; the bank size nothing. */
+	if (cache)
+		f->attrs->cache_config = (int)config;
+	return CUDA_SUCCESS;
 }
 
 FC_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
 {
-	FC_LOCKED(func_set_config("cuFuncSetCacheConfig", hfunc, config, CU_FUNC_CACHE_PREFER_EQUAL));
+	FC_LOCKED(func_set_config("cuFuncSetCacheConfig", hfunc, config, CU_FUNC_CACHE_PREFER_EQUAL,
+				  true));
 }
 
 FC_EXPORT CUresult cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig config)
 {
 	FC_LOCKED(func_set_config("cuFuncSetSharedMemConfig", hfunc, config,
-				  CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE));
+				  CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE, false));
 }
 
 static CUresult kernel_set_cache_config(CUkernel kernel, CUfunc_cache config, CUdevice dev)
@@ -1095,12 +1104,83 @@ static CUresult kernel_set_cache_config(CUkernel kernel, CUfunc_cache config, CU
 	if (r || (r = kernel_handle("cuKernelSetCacheConfig", kernel, CUDA_ERROR_INVALID_HANDLE, &k)) ||
 	    (r = fc_check_device(dev)))
 		return r;
-	return (unsigned)config <= CU_FUNC_CACHE_PREFER_EQUAL ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
+		return CUDA_ERROR_INVALID_VALUE;
+	k->attrs.cache_config = (int)config;
+	return CUDA_SUCCESS;
 }
 
 FC_EXPORT CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev)
 {
 	FC_LOCKED(kernel_set_cache_config(kernel, config, dev));
+}
+
+/* ------------------------------------------------------------ occupancy */
+
+/*
+ * The toolkit's own calculator over the double's device and function
+ * attributes: one block barrier (FAKECUDA_BLOCK_BARRIERS: as many as a
+ * kernel with named barriers has, which no attribute reports), no virtual
+ * resources.
+ */
+static CUresult max_active_blocks(int *out, CUfunction func, int block, size_t dyn)
+{
+	static const char call[] = "cuOccupancyMaxActiveBlocksPerMultiprocessor";
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!out)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *fn = find_func(func);
+	struct fc_kernel *k = fn ? NULL : find_kernel(func);
+	if (!fn && !k)
+		return func ? fc_forged(call, "function or kernel", CUDA_ERROR_INVALID_HANDLE)
+			    : CUDA_ERROR_INVALID_HANDLE;
+	const struct fc_kernel_def *def = fn ? fn->def : k->def;
+	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
+	cudaOccDeviceProp p = {
+		.computeMajor = fc_device_attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+		.computeMinor = fc_device_attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+		.maxThreadsPerBlock = fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK),
+		.maxThreadsPerMultiprocessor =
+			fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR),
+		.regsPerBlock = fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK),
+		.regsPerMultiprocessor =
+			fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR),
+		.warpSize = fc_device_attr(CU_DEVICE_ATTRIBUTE_WARP_SIZE),
+		.sharedMemPerBlock = (size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK),
+		.sharedMemPerMultiprocessor =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR),
+		.numSms = fc_device_attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+		.sharedMemPerBlockOptin =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+		.reservedSharedMemPerBlock =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK),
+	};
+	cudaOccFuncAttributes fa = {
+		.maxThreadsPerBlock = max_threads(def),
+		.numRegs = def->num_regs,
+		.sharedSizeBytes = (size_t)def->shared_bytes,
+		.partitionedGCConfig = PARTITIONED_GC_OFF,
+		.shmemLimitConfig = FUNC_SHMEM_LIMIT_OPTIN,
+		.maxDynamicSharedSizeBytes = (size_t)a->max_dyn_shared,
+		.numBlockBarriers = fc_block_barriers,
+	};
+	cudaOccDeviceState st = { .cacheConfig = (cudaOccCacheConfig)a->cache_config,
+				  .carveoutConfig = a->carveout };
+	cudaOccResult res;
+	cudaOccError e = cudaOccMaxActiveBlocksPerMultiprocessor(&res, &p, &fa, &st, block, dyn);
+	if (e != CUDA_OCC_SUCCESS)
+		return CUDA_ERROR_INVALID_VALUE;
+	*out = res.activeBlocksPerMultiprocessor;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func,
+							       int blockSize, size_t dynamicSMemSize)
+{
+	FC_LOCKED(max_active_blocks(numBlocks, func, blockSize, dynamicSMemSize));
 }
 
 /* ------------------------------------------------------------ cluster occupancy */
