@@ -77,8 +77,10 @@
  *   call sites through its static cudart's cudaGetExportTable at +0x21862d
  *   and +0x218851), lazily, once, together with TOOLS_TLS.  A failure is
  *   stored as a NULL table and tolerated at lookup; the path that then uses
- *   it (+0x2182f0, reached from +0x219c20) calls TOOLS_TLS slot 2 and this
- *   table's slots 51 (+0x198) and 39 (+0x138), and answers
+ *   it (+0x2182f0, reached from +0x219c20 and +0x217c20, which the GEMM
+ *   entry points reach, e.g. cublasGemmStridedBatchedEx and cublasCgemmEx,
+ *   when a first attempt at +0x217870 fails) calls TOOLS_TLS slot 2 and
+ *   this table's slots 51 (+0x198) and 39 (+0x138), and answers
  *   CUBLAS_STATUS_INTERNAL_ERROR (14) when either table is missing.  The
  *   slots' arguments could not be established from the disassembly alone.
  * - 69a28e9f-2449-8b47-b030-c5da330ea4e9: asked for by the cuBLAS 13.1 that
