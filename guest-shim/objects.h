@@ -53,6 +53,7 @@ struct vgpu_event {
 };
 
 struct vgpu_func;
+struct vgpu_func_attr_cache;
 
 /* A module or a library; its functions/kernels are looked up once by name. */
 struct vgpu_module {
@@ -74,6 +75,8 @@ struct vgpu_func {
 	uint32_t param_count;
 	uint32_t param_bytes;		/* size of the packed parameter buffer */
 	struct vgpu_param_info *params;
+	CUdevice dev;			/* functions: their context's device */
+	struct vgpu_func_attr_cache *attr_cache;	/* func_attrs.c; NULL until first asked */
 };
 
 /* A new id, unique in this session. */

@@ -122,6 +122,15 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	   IN_CTX),
 	OP(VGPU_OP_DEVICE_SET_POOL, vgpu_exec_device_set_pool, struct vgpu_device_pool_args,
 	   IN_CTX),
+	OP(VGPU_OP_LAUNCH_KERNEL_EX, vgpu_exec_launch_kernel_ex, struct vgpu_launch_ex_args, IN_CTX),
+	OP(VGPU_OP_FUNC_GET_ATTRIBUTES, vgpu_exec_func_get_attributes, struct vgpu_func_attrs_args,
+	   IN_CTX),
+	OP(VGPU_OP_FUNC_SET_CACHE_CONFIG, vgpu_exec_func_set_cache_config,
+	   struct vgpu_func_config_args, IN_CTX),
+	OP(VGPU_OP_FUNC_SET_SHARED_CONFIG, vgpu_exec_func_set_shared_config,
+	   struct vgpu_func_config_args, IN_CTX),
+	OP(VGPU_OP_OCCUPANCY_CLUSTER, vgpu_exec_occupancy_cluster,
+	   struct vgpu_occupancy_cluster_args, IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

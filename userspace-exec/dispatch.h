@@ -96,6 +96,11 @@ CUresult vgpu_exec_pool_set_attr(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_pool_get_attr(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_device_get_pool(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_device_set_pool(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_launch_kernel_ex(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_shared_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_occupancy_cluster(struct vgpu_session *s, struct vgpu_call *c);
 
 /* Helpers for handlers. */
 

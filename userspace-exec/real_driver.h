@@ -126,7 +126,19 @@
 	X(DeviceGetDefaultMemPool, "cuDeviceGetDefaultMemPool",				\
 	  PFN_cuDeviceGetDefaultMemPool_v11020)						\
 	X(DeviceGetMemPool, "cuDeviceGetMemPool", PFN_cuDeviceGetMemPool_v11020)	\
-	X(DeviceSetMemPool, "cuDeviceSetMemPool", PFN_cuDeviceSetMemPool_v11020)
+	X(DeviceSetMemPool, "cuDeviceSetMemPool", PFN_cuDeviceSetMemPool_v11020)	\
+	X(LaunchKernelEx, "cuLaunchKernelEx", PFN_cuLaunchKernelEx_v11060)		\
+	X(FuncSetCacheConfig, "cuFuncSetCacheConfig", PFN_cuFuncSetCacheConfig_v3000)	\
+	X(FuncSetSharedMemConfig, "cuFuncSetSharedMemConfig",				\
+	  PFN_cuFuncSetSharedMemConfig_v4020)						\
+	X(KernelSetCacheConfig, "cuKernelSetCacheConfig", PFN_cuKernelSetCacheConfig_v12000) \
+	X(OccupancyMaxPotentialClusterSize, "cuOccupancyMaxPotentialClusterSize",	\
+	  PFN_cuOccupancyMaxPotentialClusterSize_v11070)				\
+	X(OccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters",			\
+	  PFN_cuOccupancyMaxActiveClusters_v11070)					\
+	X(OccupancyMaxActiveBlocksPerMultiprocessor,					\
+	  "cuOccupancyMaxActiveBlocksPerMultiprocessor",				\
+	  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050)
 
 struct vgpu_real_driver {
 	void *handle;

@@ -104,6 +104,13 @@ enum vgpu_opcode {
 	VGPU_OP_EVENT_QUERY		= 104,
 	VGPU_OP_EVENT_ELAPSED		= 105,
 
+	/* Extended launches, function attributes, cluster occupancy (an older executor: NOT_SUPPORTED). */
+	VGPU_OP_LAUNCH_KERNEL_EX	= 110,
+	VGPU_OP_FUNC_GET_ATTRIBUTES	= 111,
+	VGPU_OP_FUNC_SET_CACHE_CONFIG	= 112,
+	VGPU_OP_FUNC_SET_SHARED_CONFIG	= 113,
+	VGPU_OP_OCCUPANCY_CLUSTER	= 114,
+
 	/* Virtual memory management and stream-ordered allocation (160-179). */
 	VGPU_OP_VMM_GRANULARITY		= 160,
 	VGPU_OP_VMM_RESERVE		= 161,
@@ -126,6 +133,7 @@ enum vgpu_opcode {
 	VGPU_OP_DEVICE_GET_POOL		= 178,
 	VGPU_OP_DEVICE_SET_POOL		= 179,
 
+	/* One past the highest: the blocks above stay in ascending order. */
 	VGPU_OP_COUNT
 };
 
@@ -320,6 +328,77 @@ struct vgpu_launch_args {
 	uint32_t param_size;
 };
 #define VGPU_MAX_PARAM_BYTES	32764u
+
+/*
+ * LAUNCH_KERNEL_EX: cuLaunchKernelEx and cuLaunchCooperativeKernel.
+ * num_attrs struct vgpu_launch_attr follow the struct, then param_size
+ * bytes of packed parameters.  Attribute values are the driver's
+ * CUlaunchAttributeValue bytes except that an event (PROGRAMMATIC_EVENT,
+ * LAUNCH_COMPLETION_EVENT) is named by its id in the first 8 bytes.
+ */
+#define VGPU_MAX_LAUNCH_ATTRS	32u
+struct vgpu_launch_attr {
+	uint32_t id;		/* CUlaunchAttributeID */
+	uint32_t reserved;
+	uint8_t value[64];	/* CUlaunchAttributeValue */
+};
+struct vgpu_launch_ex_args {
+	uint64_t func;		/* a function or a kernel id */
+	uint64_t stream;
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t param_size;
+	uint32_t num_attrs;	/* <= VGPU_MAX_LAUNCH_ATTRS */
+	uint32_t reserved;
+};
+
+/*
+ * FUNC_GET_ATTRIBUTES: every CUfunction_attribute of a function (or of a
+ * kernel on @device) in one answer, written to @out.
+ */
+#define VGPU_FUNC_ATTRS		32
+struct vgpu_func_attrs {
+	int32_t value[VGPU_FUNC_ATTRS];		/* index: CUfunction_attribute */
+	uint32_t valid;				/* bit i: value[i] was answered */
+	/*
+	 * The driver's cuOccupancyMaxActiveBlocksPerMultiprocessor for one warp
+	 * and no dynamic shared memory, or -1: shows a limit no attribute
+	 * reports (block barriers, virtual resources), which is the same for
+	 * every block size (occupancy.c).
+	 */
+	int32_t probe_blocks;
+};
+struct vgpu_func_attrs_args {
+	uint64_t func;
+	int32_t device;		/* kernels: the device */
+	uint32_t reserved;
+	struct vgpu_bulk_ref out;	/* receives struct vgpu_func_attrs */
+};
+/* FUNC_SET_CACHE_CONFIG (CUfunc_cache), FUNC_SET_SHARED_CONFIG (CUsharedconfig). */
+struct vgpu_func_config_args {
+	uint64_t func;
+	uint32_t config;
+	int32_t device;		/* kernels: the device */
+};
+
+/*
+ * OCCUPANCY_CLUSTER: cuOccupancyMaxPotentialClusterSize (@query 0) or
+ * cuOccupancyMaxActiveClusters (@query 1) for a launch configuration;
+ * attributes follow as for LAUNCH_KERNEL_EX.  The answer is an int32, inline.
+ */
+#define VGPU_OCC_CLUSTER_SIZE	0u
+#define VGPU_OCC_ACTIVE_CLUSTERS 1u
+struct vgpu_occupancy_cluster_args {
+	uint64_t func;
+	uint64_t stream;
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t query;
+	uint32_t num_attrs;
+	uint32_t reserved;
+};
 
 struct vgpu_stream_create_args {
 	uint64_t id;

@@ -54,6 +54,11 @@ def vmm_seeds():
     }
 
 
+def launch_attr(attr_id, value):
+    """struct vgpu_launch_attr: id, reserved, 64 value bytes."""
+    return struct.pack("<II", attr_id, 0) + value.ljust(64, b"\x00")
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     seeds = {
@@ -77,6 +82,21 @@ def main(out):
         "sync": rec(27, b"", flags=REPLY | 2),
         "limits": rec(28, struct.pack("<IIQ", 0, 0, 0)) + rec(30, b""),
         "goodbye": rec(2, b"", flags=0, ctx=0),
+        # Extended launches (110): PDL + cluster attributes, then a launch
+        # completion event naming event 200, then 8 parameter bytes.
+        "launch_ex": rec(100, struct.pack("<QII", 200, 1, 0))
+        + rec(110, struct.pack("<QQ3I3IIIII", 301, 0, 2, 1, 1, 32, 1, 1, 0, 8, 3, 0)
+              + launch_attr(6, struct.pack("<i", 1))
+              + launch_attr(4, struct.pack("<III", 2, 1, 1))
+              + launch_attr(12, struct.pack("<Qii", 200, 0, 0))
+              + b"\x00" * 8, flags=0),
+        "launch_ex_coop": rec(110, struct.pack("<QQ3I3IIIII", 301, 0, 1, 1, 1, 32, 1, 1, 0, 0,
+                                               1, 0) + launch_attr(2, struct.pack("<i", 1))),
+        "func_attrs": rec(111, struct.pack("<QiI", 301, 0, 0) + bulk(0, 136))
+        + rec(112, struct.pack("<QIi", 301, 1, 0)) + rec(113, struct.pack("<QIi", 301, 1, 0)),
+        "occupancy_cluster": rec(114, struct.pack("<QQ3I3IIIII", 301, 0, 4, 1, 1, 64, 1, 1, 0, 1,
+                                                  1, 0)
+                                 + launch_attr(4, struct.pack("<III", 2, 1, 1))),
     }
     seeds.update(vmm_seeds())
     for name, body in seeds.items():
