@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "host_func.h"
@@ -213,6 +214,9 @@ CUresult vgpu_launch_host_func(CUstream st, bool per_thread, CUhostFn fn,
 		return CUDA_ERROR_NOT_PERMITTED;
 	if (!vgpu_channel_host_funcs() || hf.support < 0)
 		return CUDA_ERROR_NOT_SUPPORTED;
+	r = vgpu_capture_use(st, &s, VGPU_USE_HOST_FUNC);
+	if (r != CUDA_SUCCESS)
+		return r;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return CUDA_ERROR_OUT_OF_MEMORY;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "module.h"
@@ -79,6 +80,9 @@ static CUresult launch(CUfunction fn, unsigned int gx, unsigned int gy, unsigned
 	if (params && extra)
 		return CUDA_ERROR_INVALID_VALUE;
 	r = check_dims(s.ctx->dev, grid, block);
+	if (r != CUDA_SUCCESS)
+		return r;
+	r = vgpu_capture_use(st, &s, VGPU_USE_ASYNC);
 	if (r != CUDA_SUCCESS)
 		return r;
 

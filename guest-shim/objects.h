@@ -23,6 +23,8 @@ enum vgpu_kind {
 	VGPU_KIND_LIBRARY,
 	VGPU_KIND_FUNCTION,
 	VGPU_KIND_KERNEL,
+	VGPU_KIND_GRAPH,
+	VGPU_KIND_GRAPH_EXEC,
 	VGPU_KIND_DEAD = 0x5643dead,
 };
 
@@ -43,12 +45,26 @@ struct vgpu_stream {
 	struct vgpu_ctx *ctx;
 	unsigned int flags;
 	int priority;
+	uint64_t cap_id;	/* the capture it began or joined (capture.c; stale once ended) */
 };
 
 struct vgpu_event {
 	struct vgpu_obj o;
 	struct vgpu_ctx *ctx;
 	unsigned int flags;
+	uint64_t cap_id;	/* its latest record was made in this capture, or 0 */
+};
+
+/* A graph (cuGraphCreate, or a capture's) and an executable graph (graph.c). */
+struct vgpu_graph {
+	struct vgpu_obj o;
+	struct vgpu_ctx *ctx;	/* where it was created or captured */
+	bool capturing;		/* a capture still builds it: its id is not bound yet */
+};
+
+struct vgpu_graph_exec {
+	struct vgpu_obj o;
+	struct vgpu_ctx *ctx;
 };
 
 struct vgpu_func;

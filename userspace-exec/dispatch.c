@@ -93,6 +93,20 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_EVENT_SYNCHRONIZE, vgpu_exec_event_synchronize, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_QUERY, vgpu_exec_event_query, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_ELAPSED, vgpu_exec_event_elapsed, struct vgpu_event_elapsed_args, IN_CTX),
+	OP(VGPU_OP_STREAM_BEGIN_CAPTURE, vgpu_exec_stream_begin_capture,
+	   struct vgpu_capture_begin_args, IN_CTX),
+	OP(VGPU_OP_STREAM_END_CAPTURE, vgpu_exec_stream_end_capture, struct vgpu_capture_end_args,
+	   IN_CTX),
+	OP(VGPU_OP_GRAPH_CREATE, vgpu_exec_graph_create, struct vgpu_graph_create_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_DESTROY, vgpu_exec_graph_destroy, struct vgpu_graph_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_INSTANTIATE, vgpu_exec_graph_instantiate,
+	   struct vgpu_graph_instantiate_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_EXEC_DESTROY, vgpu_exec_graph_exec_destroy, struct vgpu_graph_args,
+	   IN_CTX),
+	OP(VGPU_OP_GRAPH_LAUNCH, vgpu_exec_graph_launch, struct vgpu_graph_launch_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_UPLOAD, vgpu_exec_graph_upload, struct vgpu_graph_launch_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_EXEC_UPDATE, vgpu_exec_graph_exec_update, struct vgpu_graph_update_args,
+	   IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

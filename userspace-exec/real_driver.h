@@ -99,7 +99,18 @@
 	X(MemAllocHost, "cuMemAllocHost_v2", PFN_cuMemAllocHost_v3020)			\
 	X(MemFreeHost, "cuMemFreeHost", PFN_cuMemFreeHost_v2000)			\
 	X(StreamGetFlags, "cuStreamGetFlags", PFN_cuStreamGetFlags_v5050)		\
-	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)
+	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)			\
+	X(StreamBeginCapture, "cuStreamBeginCapture_v2", PFN_cuStreamBeginCapture_v10010) \
+	X(StreamEndCapture, "cuStreamEndCapture", PFN_cuStreamEndCapture_v10000)	\
+	X(StreamIsCapturing, "cuStreamIsCapturing", PFN_cuStreamIsCapturing_v10000)	\
+	X(GraphCreate, "cuGraphCreate", PFN_cuGraphCreate_v10000)			\
+	X(GraphDestroy, "cuGraphDestroy", PFN_cuGraphDestroy_v10000)			\
+	X(GraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",			\
+	  PFN_cuGraphInstantiateWithFlags_v11040)					\
+	X(GraphExecDestroy, "cuGraphExecDestroy", PFN_cuGraphExecDestroy_v10000)	\
+	X(GraphLaunch, "cuGraphLaunch", PFN_cuGraphLaunch_v10000)			\
+	X(GraphUpload, "cuGraphUpload", PFN_cuGraphUpload_v11010)			\
+	X(GraphExecUpdate, "cuGraphExecUpdate_v2", PFN_cuGraphExecUpdate_v12000)
 
 struct vgpu_real_driver {
 	void *handle;

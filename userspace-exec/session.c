@@ -149,6 +149,12 @@ static void release_in_ctx(struct vgpu_idmap_entry *e, void *arg)
 	case VGPU_OBJ_LIBRARY:
 		s->drv.LibraryUnload(e->obj);
 		break;
+	case VGPU_OBJ_GRAPH:
+		s->drv.GraphDestroy(e->obj);
+		break;
+	case VGPU_OBJ_GRAPH_EXEC:
+		s->drv.GraphExecDestroy(e->obj);
+		break;
 	case VGPU_OBJ_CTX:
 	case VGPU_OBJ_STREAM:
 		return;

@@ -27,6 +27,8 @@ enum vgpu_obj_type {
 	VGPU_OBJ_KERNEL,
 	VGPU_OBJ_STREAM,
 	VGPU_OBJ_EVENT,
+	VGPU_OBJ_GRAPH,		/* obj: the CUgraph; aux32 0: graphs belong to no context */
+	VGPU_OBJ_GRAPH_EXEC,	/* obj: the CUgraphExec */
 };
 
 #define VGPU_MAX_HANDLES	(1u << 20)

@@ -51,6 +51,12 @@ CUresult vgpu_wait_record(struct vgpu_session *s, struct vgpu_wait *w, struct vg
 
 	if (w->nev == w->evcap)
 		return CUDA_ERROR_INVALID_VALUE;
+	/*
+	 * Recorded on a capturing stream, the event would become part of the
+	 * graph and mark no work of the stream: nothing to wait for.
+	 */
+	if (vgpu_stream_capturing(s, xs))
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 	ev = vgpu_event_get(s, x);
 	if (!ev)
 		return CUDA_ERROR_OUT_OF_MEMORY;

@@ -104,6 +104,17 @@ enum vgpu_opcode {
 	VGPU_OP_EVENT_QUERY		= 104,
 	VGPU_OP_EVENT_ELAPSED		= 105,
 
+	/* Stream capture and graphs (180-229). */
+	VGPU_OP_STREAM_BEGIN_CAPTURE	= 180,
+	VGPU_OP_STREAM_END_CAPTURE	= 181,
+	VGPU_OP_GRAPH_CREATE		= 182,
+	VGPU_OP_GRAPH_DESTROY		= 183,
+	VGPU_OP_GRAPH_INSTANTIATE	= 184,
+	VGPU_OP_GRAPH_EXEC_DESTROY	= 185,
+	VGPU_OP_GRAPH_LAUNCH		= 186,
+	VGPU_OP_GRAPH_UPLOAD		= 187,
+	VGPU_OP_GRAPH_EXEC_UPDATE	= 188,
+
 	VGPU_OP_COUNT
 };
 
@@ -356,6 +367,52 @@ struct vgpu_event_args {
 struct vgpu_event_elapsed_args {
 	uint64_t start;
 	uint64_t end;
+};
+
+/*
+ * Stream capture and graphs.  Capture runs in the executor's real driver, in
+ * CU_STREAM_CAPTURE_MODE_RELAXED whatever the guest asked: the worker makes
+ * every guest thread's calls from one thread, so the guest's own mode rules
+ * (GLOBAL, THREAD_LOCAL, per guest thread) are kept by the shim, which
+ * refuses what they prohibit before it is sent.  A graph and an executable
+ * graph are ids the guest chose; the captured graph gets its id at
+ * END_CAPTURE.
+ */
+struct vgpu_capture_begin_args {	/* STREAM_BEGIN_CAPTURE, answered */
+	uint64_t stream;
+	uint32_t mode;		/* the guest's CUstreamCaptureMode (checked, not used) */
+	uint32_t reserved;
+};
+struct vgpu_capture_end_args {		/* STREAM_END_CAPTURE, answered */
+	uint64_t stream;
+	uint64_t graph_id;	/* the id the captured graph gets */
+	uint32_t invalidated;	/* the guest invalidated the capture: end it, keep no graph */
+	uint32_t reserved;
+};
+struct vgpu_graph_create_args {		/* GRAPH_CREATE, asynchronous */
+	uint64_t id;
+	uint32_t flags;		/* must be 0 (cuGraphCreate) */
+	uint32_t reserved;
+};
+struct vgpu_graph_args {		/* GRAPH_DESTROY, GRAPH_EXEC_DESTROY: asynchronous */
+	uint64_t id;
+};
+struct vgpu_graph_instantiate_args {	/* GRAPH_INSTANTIATE, answered */
+	uint64_t graph;
+	uint64_t exec_id;
+	uint64_t flags;		/* CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH | _USE_NODE_PRIORITY */
+};
+struct vgpu_graph_launch_args {		/* GRAPH_LAUNCH, GRAPH_UPLOAD: asynchronous */
+	uint64_t exec;
+	uint64_t stream;
+};
+struct vgpu_graph_update_args {		/* GRAPH_EXEC_UPDATE, answered */
+	uint64_t exec;
+	uint64_t graph;
+};
+struct vgpu_graph_update_reply {	/* inline */
+	uint32_t result;	/* CUgraphExecUpdateResult */
+	uint32_t reserved;
 };
 
 #endif /* VGPU_CALLS_H */
