@@ -10,6 +10,7 @@
 # 2. the sticky-fault case through vgpu;
 # 3. cuInit with no executor: an error, and one log line saying why;
 # 4. the demo (make run), natively and through vgpu;
+#    (also: concurrency.cu and graphs.cu, natively and through vgpu, compared);
 # 5. the micro-benchmarks, with ratios to native.
 set -u
 cd "$(dirname "$0")/../.."
@@ -60,6 +61,26 @@ nok=$(echo "$native" | grep -c '^ok') sok=$(echo "$shim" | grep -c '^ok')
 echo "   checks passed: native $nok, vgpu $sok"
 [ "$nok" -gt 0 ] && [ "$nok" = "$sok" ]
 result "concurrency: the same checks natively and through vgpu" $?
+
+# Stream capture and graphs (tests/cuda/graphs.cu): every check natively and
+# through vgpu, the same checksum, and the same answer, line by line, to
+# every call made during a capture ("mode:" lines; "note:" lines say where
+# vgpu differs on purpose).
+bin=$B/tests/cuda/graphs
+native=$(timeout 300 "$bin" 2>&1); nrc=$?
+shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | grep -v '^mode:' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | grep -v '^mode:' | sed "s/^/   vgpu: /"
+result "graphs natively" $nrc
+result "graphs through vgpu" $src
+nsum=$(echo "$native" | sed -n 's/^checksum //p') ssum=$(echo "$shim" | sed -n 's/^checksum //p')
+echo "   checksums: native $nsum, vgpu $ssum"
+[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+result "graphs: results identical to native" $?
+diff <(echo "$native" | grep '^mode:') <(echo "$shim" | grep '^mode:') | sed 's/^/   native< >vgpu: /'
+[ "$(echo "$native" | grep -c '^mode:')" -gt 0 ] &&
+	[ "$(echo "$native" | grep '^mode:')" = "$(echo "$shim" | grep '^mode:')" ]
+result "graphs: every capture-mode answer as native" $?
 
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \
