@@ -215,6 +215,10 @@ CUresult vgpu_capture_record(struct vgpu_event *e, CUstream st, const struct vgp
 
 	if (r != CUDA_SUCCESS)
 		return r;
+	if (!atomic_load_explicit(&nactive, memory_order_acquire)) {
+		e->cap_id = 0;
+		return CUDA_SUCCESS;
+	}
 	pthread_mutex_lock(&lock);
 	c = capture_of(st, s);
 	e->cap_id = c ? c->id : 0;
@@ -253,6 +257,46 @@ CUresult vgpu_capture_wait(const struct vgpu_event *e, CUstream st, const struct
 	}
 	pthread_mutex_unlock(&lock);
 	return r;
+}
+
+/* Under lock: @c ends (no stream of it is capturing any more). */
+static void unlink_capture(struct capture *c)
+{
+	for (struct capture **pp = &active; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	atomic_fetch_sub(&nactive, 1);
+	if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+		atomic_fetch_sub(&nstrict, 1);
+}
+
+void vgpu_capture_stream_destroyed(CUstream st, const struct vgpu_stream_ref *s)
+{
+	struct vgpu_capture_end_args a = { .stream = s->id, .invalidated = 1 };
+	struct capture *c;
+
+	if (!atomic_load_explicit(&nactive, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&lock);
+	c = capture_of(st, s);
+	if (c && c->origin != s->id)
+		c->invalidated = true;	/* a forked stream went: the capture cannot join it */
+	if (c && c->origin == s->id)
+		unlink_capture(c);
+	else
+		c = NULL;
+	pthread_mutex_unlock(&lock);
+	if (!c)
+		return;
+	/* The capture can never end now: end it in the executor, keeping no graph. */
+	a.graph_id = c->graph->o.id;
+	vgpu_call(VGPU_OP_STREAM_END_CAPTURE, VGPU_CMD_F_REPLY, vgpu_ctx_wire(s->ctx), &a,
+		  sizeof(a), NULL, 0, NULL);
+	c->graph->o.kind = VGPU_KIND_DEAD;
+	free(c->graph);
+	free(c);
 }
 
 /* ---- the entry points ---- */
@@ -356,15 +400,8 @@ static CUresult end(CUstream st, bool pt, CUgraph *out)
 		r = CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD;
 	} else {
 		/* The sequence ends here; streams that joined it hold a stale id. */
-		for (struct capture **pp = &active; *pp; pp = &(*pp)->next)
-			if (*pp == c) {
-				*pp = c->next;
-				break;
-			}
+		unlink_capture(c);
 		set_capture_of(st, &s, 0);
-		atomic_fetch_sub(&nactive, 1);
-		if (c->mode != CU_STREAM_CAPTURE_MODE_RELAXED)
-			atomic_fetch_sub(&nstrict, 1);
 	}
 	pthread_mutex_unlock(&lock);
 	if (r != CUDA_SUCCESS)

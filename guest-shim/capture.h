@@ -43,4 +43,7 @@ CUresult vgpu_capture_record(struct vgpu_event *e, CUstream st, const struct vgp
 /* Before @st waits on @e is sent: a stream waiting on a captured event joins the capture. */
 CUresult vgpu_capture_wait(const struct vgpu_event *e, CUstream st, const struct vgpu_stream_ref *s);
 
+/* Stream @st is being destroyed: a capture it began ends (invalidated, no graph). */
+void vgpu_capture_stream_destroyed(CUstream st, const struct vgpu_stream_ref *s);
+
 #endif /* VGPU_CAPTURE_H */

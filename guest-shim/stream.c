@@ -104,6 +104,11 @@ CUresult CUDAAPI cuStreamDestroy_v2(CUstream hStream)
 		return r;
 	if (!s)
 		return CUDA_ERROR_INVALID_HANDLE;
+	{
+		struct vgpu_stream_ref ref = { .id = s->o.id, .ctx = s->ctx };
+
+		vgpu_capture_stream_destroyed(hStream, &ref);
+	}
 	a.stream = s->o.id;
 	/* Work still queued runs to completion; the executor's driver sees to that. */
 	r = vgpu_call(VGPU_OP_STREAM_DESTROY, 0, vgpu_ctx_wire(s->ctx), &a, sizeof(a), NULL, 0,

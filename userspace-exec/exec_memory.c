@@ -79,11 +79,18 @@ CUresult vgpu_exec_mem_free(struct vgpu_session *s, struct vgpu_call *c)
 	for (struct vgpu_xstream *st = x->streams; st; st = st->next)
 		n++;
 	w = vgpu_wait_new(VGPU_WAIT_MEM_FREE, x, n);
-	if (w && vgpu_wait_record(s, w, x, &x->legacy) == CUDA_SUCCESS) {
+	/*
+	 * A capturing stream runs nothing new and takes no event of ours:
+	 * the free waits for the other streams (the legacy stream is skipped
+	 * the same way while a blocking stream captures).
+	 */
+	if (w && (vgpu_stream_capturing(s, &x->legacy) ||
+		  vgpu_wait_record(s, w, x, &x->legacy) == CUDA_SUCCESS)) {
 		CUresult r = CUDA_SUCCESS;
 
 		for (struct vgpu_xstream *st = x->streams; st && !r; st = st->next)
-			r = vgpu_wait_record(s, w, x, st);
+			if (!vgpu_stream_capturing(s, st))
+				r = vgpu_wait_record(s, w, x, st);
 		if (r == CUDA_SUCCESS) {
 			if (x != s->cur)
 				s->drv.CtxSetCurrent(s->current);
