@@ -61,7 +61,12 @@ CUresult vgpu_exec_stream_end_capture(struct vgpu_session *s, struct vgpu_call *
 		return r;
 	if (!g)
 		return CUDA_ERROR_UNKNOWN;
-	if (a->invalidated)
+	/*
+	 * Captured work the driver refused (a launch it failed) was kept as an
+	 * asynchronous error of this stream: natively that call failed and
+	 * invalidated the capture, so the capture yields no graph.
+	 */
+	if (a->invalidated || vgpu_take_error(s, c->hdr->thread, c->hdr->ctx, c->stream))
 		r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
 	else if (!fresh_id(s, a->graph_id))
 		r = CUDA_ERROR_INVALID_VALUE;

@@ -338,6 +338,13 @@ int main(void)
 	CHECK(ASYNC(VGPU_OP_GRAPH_CREATE, gc) == CUDA_ERROR_INVALID_VALUE);
 	gc.flags = 0;
 	CHECK(ASYNC(VGPU_OP_GRAPH_CREATE, gc) == CUDA_SUCCESS);
+	/* Captured work the driver refused (kept on the stream): the capture yields no graph. */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	vgpu_keep_error(&s, THREAD, CTX, 300, CUDA_ERROR_INVALID_VALUE);
+	ce.graph_id = 307;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+	CHECK(vgpu_take_error(&s, THREAD, CTX, 300) == CUDA_SUCCESS);
+	CHECK(!vgpu_idmap_find(&s.handles, 307));
 	/* The guest invalidated the capture: it ends, and no graph gets the id. */
 	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
 	ce.graph_id = 304;
