@@ -44,6 +44,7 @@
 #include <stdlib.h>
 
 #include "capture.h"
+#include "graph_node.h"
 #include "channel.h"
 #include "context.h"
 #include "shim.h"
@@ -294,8 +295,7 @@ void vgpu_capture_stream_destroyed(CUstream st, const struct vgpu_stream_ref *s)
 	a.graph_id = c->graph->o.id;
 	vgpu_call(VGPU_OP_STREAM_END_CAPTURE, VGPU_CMD_F_REPLY, vgpu_ctx_wire(s->ctx), &a,
 		  sizeof(a), NULL, 0, NULL);
-	c->graph->o.kind = VGPU_KIND_DEAD;
-	free(c->graph);
+	vgpu_graph_free(c->graph);
 	free(c);
 }
 
@@ -323,7 +323,7 @@ static CUresult begin(CUstream st, bool pt, CUstreamCaptureMode mode)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	*g = (struct vgpu_graph){ .o = { VGPU_KIND_GRAPH, vgpu_new_id() }, .ctx = s.ctx,
-				  .capturing = true };
+				  .capturing = true, .lock = PTHREAD_MUTEX_INITIALIZER };
 	pthread_mutex_lock(&lock);
 	if (capture_of(st, &s))
 		r = CUDA_ERROR_ILLEGAL_STATE;
@@ -415,8 +415,7 @@ static CUresult end(CUstream st, bool pt, CUgraph *out)
 		      vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 	if (r != CUDA_SUCCESS) {
 		*out = NULL;
-		g->o.kind = VGPU_KIND_DEAD;
-		free(g);
+		vgpu_graph_free(g);
 		return r;
 	}
 	g->capturing = false;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "graph_node.h"
 #include "channel.h"
 #include "context.h"
 #include "shim.h"
@@ -37,7 +38,8 @@ CUresult CUDAAPI cuGraphCreate(CUgraph *phGraph, unsigned int flags)
 	g = malloc(sizeof(*g));
 	if (!g)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	*g = (struct vgpu_graph){ .o = { VGPU_KIND_GRAPH, vgpu_new_id() }, .ctx = c };
+	*g = (struct vgpu_graph){ .o = { VGPU_KIND_GRAPH, vgpu_new_id() }, .ctx = c,
+				  .lock = PTHREAD_MUTEX_INITIALIZER };
 	a.id = g->o.id;
 	r = vgpu_call(VGPU_OP_GRAPH_CREATE, 0, vgpu_ctx_wire(c), &a, sizeof(a), NULL, 0, NULL);
 	if (r != CUDA_SUCCESS) {
@@ -64,8 +66,7 @@ CUresult CUDAAPI cuGraphDestroy(CUgraph hGraph)
 	a.id = g->o.id;
 	/* Graphs belong to no context: the executor needs none current for this. */
 	r = vgpu_call(VGPU_OP_GRAPH_DESTROY, 0, 0, &a, sizeof(a), NULL, 0, NULL);
-	g->o.kind = VGPU_KIND_DEAD;
-	free(g);
+	vgpu_graph_free(g);
 	return r;
 }
 

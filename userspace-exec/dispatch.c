@@ -107,6 +107,10 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_GRAPH_UPLOAD, vgpu_exec_graph_upload, struct vgpu_graph_launch_args, IN_CTX),
 	OP(VGPU_OP_GRAPH_EXEC_UPDATE, vgpu_exec_graph_exec_update, struct vgpu_graph_update_args,
 	   IN_CTX),
+	OP(VGPU_OP_GRAPH_GET_NODES, vgpu_exec_graph_get_nodes, struct vgpu_graph_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_NODE_GET, vgpu_exec_graph_node_get, struct vgpu_graph_node_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_KERNEL_NODE_SET, vgpu_exec_graph_kernel_node_set,
+	   struct vgpu_kernel_node_set_args, IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

@@ -85,6 +85,9 @@ CUresult vgpu_exec_graph_exec_destroy(struct vgpu_session *s, struct vgpu_call *
 CUresult vgpu_exec_graph_launch(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_upload(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_exec_update(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_get_nodes(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_node_get(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_kernel_node_set(struct vgpu_session *s, struct vgpu_call *c);
 
 /* Helpers for handlers. */
 

@@ -114,6 +114,9 @@ enum vgpu_opcode {
 	VGPU_OP_GRAPH_LAUNCH		= 186,
 	VGPU_OP_GRAPH_UPLOAD		= 187,
 	VGPU_OP_GRAPH_EXEC_UPDATE	= 188,
+	VGPU_OP_GRAPH_GET_NODES		= 189,
+	VGPU_OP_GRAPH_NODE_GET		= 190,
+	VGPU_OP_GRAPH_KERNEL_NODE_SET	= 191,
 
 	VGPU_OP_COUNT
 };
@@ -413,6 +416,37 @@ struct vgpu_graph_update_args {		/* GRAPH_EXEC_UPDATE, answered */
 struct vgpu_graph_update_reply {	/* inline */
 	uint32_t result;	/* CUgraphExecUpdateResult */
 	uint32_t reserved;
+};
+
+/*
+ * Nodes are named by their graph and their place in the driver's
+ * cuGraphGetNodes order (stable while the graph is not changed; vgpu offers
+ * no call that adds or removes nodes).  The driver's node handles never
+ * leave the executor.  GRAPH_GET_NODES {graph: struct vgpu_graph_args}
+ * answers the count (u64, inline).
+ */
+struct vgpu_graph_node_args {		/* GRAPH_NODE_GET, answered */
+	uint64_t graph;
+	uint64_t index;
+	struct vgpu_bulk_ref out;	/* a kernel node: struct vgpu_kernel_node + its parameters */
+};
+struct vgpu_graph_node_reply {		/* inline */
+	uint32_t type;		/* CUgraphNodeType */
+	uint32_t reserved;
+};
+struct vgpu_kernel_node {
+	uint64_t func;		/* the function's or kernel's id */
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t param_size;	/* packed parameter bytes that follow */
+};
+/* GRAPH_KERNEL_NODE_SET, answered: param_size bytes of packed parameters follow. */
+struct vgpu_kernel_node_set_args {
+	uint64_t graph;
+	uint64_t index;
+	uint64_t exec;		/* 0: the graph's node; else this executable graph's copy of it */
+	struct vgpu_kernel_node k;
 };
 
 #endif /* VGPU_CALLS_H */

@@ -188,6 +188,35 @@ static bool check(const bufs &b, float factor, unsigned int base, uint64_t *sum)
 	return bad == 0;
 }
 
+/* The kernel node of vgpu_test_axpy whose first argument is @a, or NULL. */
+static cudaGraphNode_t find_axpy(cudaGraph_t g, float a)
+{
+	size_t n = 0;
+	cudaGraphNode_t found = nullptr;
+	int kernels = 0;
+
+	CUDA_OK(cudaGraphGetNodes(g, nullptr, &n));
+	std::vector<cudaGraphNode_t> nodes(n);
+	if (n)
+		CUDA_OK(cudaGraphGetNodes(g, nodes.data(), &n));
+	for (size_t i = 0; i < n; i++) {
+		cudaGraphNodeType t;
+		cudaKernelNodeParams kp = {};
+
+		CUDA_OK(cudaGraphNodeGetType(nodes[i], &t));
+		if (t != cudaGraphNodeTypeKernel)
+			continue;
+		kernels++;
+		CUDA_OK(cudaGraphKernelNodeGetParams(nodes[i], &kp));
+		if (kp.func == (void *)vgpu_test_axpy && kp.kernelParams &&
+		    *(float *)kp.kernelParams[0] == a && kp.gridDim.x == (unsigned)GRID &&
+		    kp.blockDim.x == (unsigned)BLOCK)
+			found = nodes[i];
+	}
+	EXPECT(n >= 6 && kernels >= 4, "the graph's nodes: %zu, kernel nodes: %d", n, kernels);
+	return found;
+}
+
 static void graphs_section(uint64_t *sum)
 {
 	bufs b;
@@ -241,9 +270,34 @@ static void graphs_section(uint64_t *sum)
 	CUDA_OK(cudaStreamSynchronize(s1));
 	EXPECT(check(b, 100 * 3.0f + 10 * 5.0f, 200, sum), "10 more launches: acc = 350 x, z = 200 + i");
 
+	/* As older ggml: find a kernel node by its function and argument, change the argument. */
+	cudaGraphNode_t axpy = find_axpy(g2, 4.0f);
+	EXPECT(axpy != nullptr, "a kernel node of vgpu_test_axpy with a = 4 in the captured graph");
+	if (axpy) {
+		cudaKernelNodeParams kp = {};
+		CUDA_OK(cudaGraphKernelNodeGetParams(axpy, &kp));
+		float a6 = 6.0f;
+		void *args[4] = { &a6, kp.kernelParams[1], kp.kernelParams[2], kp.kernelParams[3] };
+		kp.kernelParams = args;
+		CUDA_OK(cudaGraphExecKernelNodeSetParams(x, axpy, &kp));
+	}
+	CUDA_OK(cudaGraphLaunch(x, s1));
+	CUDA_OK(cudaStreamSynchronize(s1));
+	EXPECT(check(b, 100 * 3.0f + 10 * 5.0f + 7.0f, 200, sum),
+	       "the exec's node with a = 6: acc = 357 x");
+
 	CUDA_OK(cudaStreamBeginCapture(s1, cudaStreamCaptureModeRelaxed));
 	capture_step(b, s1, s2, fork, join, 4.0f, 300, true);
 	CUDA_OK(cudaStreamEndCapture(s1, &g3));
+	/* The graph's own node changed before it is instantiated: a = 8. */
+	axpy = find_axpy(g3, 4.0f);
+	EXPECT(axpy != nullptr, "the kernel node with a = 4 in the third graph");
+	if (axpy) {
+		cudaKernelNodeParams kp = {};
+		CUDA_OK(cudaGraphKernelNodeGetParams(axpy, &kp));
+		*(float *)kp.kernelParams[0] = 8.0f;
+		CUDA_OK(cudaGraphKernelNodeSetParams(axpy, &kp));
+	}
 	cudaError_t e = cudaGraphExecUpdate(x, g3, &info);
 	(void)cudaGetLastError();
 	EXPECT(e == cudaErrorGraphExecUpdateFailure &&
@@ -254,8 +308,8 @@ static void graphs_section(uint64_t *sum)
 	CUDA_OK(cudaGraphInstantiate(&x, g3, 0));
 	CUDA_OK(cudaGraphLaunch(x, s1));
 	CUDA_OK(cudaStreamSynchronize(s1));
-	EXPECT(check(b, 100 * 3.0f + 10 * 5.0f + 5.0f, 300, sum),
-	       "a new instance of the changed graph: acc = 355 x, z = 300 + i");
+	EXPECT(check(b, 100 * 3.0f + 10 * 5.0f + 7.0f + 9.0f, 300, sum),
+	       "a new instance of the changed graph (a = 8): acc = 366 x, z = 300 + i");
 
 	CUDA_OK(cudaGraphExecDestroy(x));
 	CUDA_OK(cudaGraphDestroy(g));

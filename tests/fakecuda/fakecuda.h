@@ -248,6 +248,8 @@ struct fc_op {
 			uint32_t grid[3], block[3];
 			uint8_t *params;		/* owned */
 			uint64_t globals[FC_MAX_GLOBALS];	/* the module's, at launch */
+			CUfunction handle;		/* as launched: a function or a kernel */
+			void **argv;			/* owned: a graph node's kernelParams, once asked */
 		} kernel;
 		struct {
 			uint64_t dst, src;
@@ -317,6 +319,8 @@ bool fc_capture_blocks_legacy(struct fc_ctx *c);
 /* @q (a stream that waits on an event of @cap) joins it; an error if it cannot. */
 CUresult fc_capture_join(struct fc_queue *q, struct fc_capture *cap);
 void fc_op_free_graph(struct fc_op *op);
+/* A kernel node takes new parameters (cuGraph[Exec]KernelNodeSetParams); fc_module.c. */
+CUresult fc_kernel_node_set(struct fc_op *op, const CUDA_KERNEL_NODE_PARAMS *p);
 
 /* Wait (releasing fc_lock) until @op completed; the caller holds a reference. */
 void fc_op_wait(struct fc_op *op);

@@ -135,6 +135,7 @@ static struct fc_op *op_clone(const struct fc_op *src)
 			return NULL;
 		}
 		memcpy(op->kernel.params, src->kernel.params, n);
+		op->kernel.argv = NULL;
 	} else if (src->kind == FC_OP_COPY && src->copy.staged) {
 		if (!(op->copy.staged = malloc(src->copy.n ? src->copy.n : 1))) {
 			free(op);
@@ -564,4 +565,154 @@ FC_EXPORT CUresult cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
 					CUgraphExecUpdateResultInfo *resultInfo)
 {
 	FC_LOCKED(exec_update(hGraphExec, hGraph, resultInfo));
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+/* A node is one of a graph's operations; its handle is the operation's address. */
+static CUresult find_node(const char *call, CUgraphNode h, struct fc_graph **g, unsigned *index)
+{
+	if (!h)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (struct fc_graph *x = fc_graphs; x; x = x->next)
+		for (unsigned i = 0; i < x->n; i++)
+			if ((CUgraphNode)x->nodes[i] == h) {
+				*g = x;
+				*index = i;
+				return CUDA_SUCCESS;
+			}
+	*g = NULL;
+	*index = 0;
+	return fc_forged(call, "graph node", CUDA_ERROR_INVALID_VALUE);
+}
+
+static CUresult get_nodes(CUgraph h, CUgraphNode *nodes, size_t *n)
+{
+	struct fc_graph *g;
+	CUresult r = fc_check_init();
+
+	if (r || (r = find_graph("cuGraphGetNodes", h, &g)))
+		return r;
+	if (!n)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (nodes) {
+		/* cuda.h: as many as there is room for, the rest of the room NULL */
+		for (size_t i = 0; i < *n; i++)
+			nodes[i] = i < g->n ? (CUgraphNode)g->nodes[i] : NULL;
+	}
+	*n = g->n;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
+{
+	FC_LOCKED(get_nodes(hGraph, nodes, numNodes));
+}
+
+static CUresult node_type(CUgraphNode h, CUgraphNodeType *type)
+{
+	struct fc_graph *g;
+	unsigned i;
+	CUresult r = fc_check_init();
+
+	if (r || (r = find_node("cuGraphNodeGetType", h, &g, &i)))
+		return r;
+	if (!type)
+		return CUDA_ERROR_INVALID_VALUE;
+	switch (g->nodes[i]->kind) {
+	case FC_OP_KERNEL:
+		*type = CU_GRAPH_NODE_TYPE_KERNEL;
+		break;
+	case FC_OP_COPY:
+		*type = CU_GRAPH_NODE_TYPE_MEMCPY;
+		break;
+	case FC_OP_MEMSET:
+		*type = CU_GRAPH_NODE_TYPE_MEMSET;
+		break;
+	case FC_OP_HOST_FN:
+		*type = CU_GRAPH_NODE_TYPE_HOST;
+		break;
+	default:	/* stream memory operations */
+		*type = CU_GRAPH_NODE_TYPE_BATCH_MEM_OP;
+		break;
+	}
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
+{
+	FC_LOCKED(node_type(hNode, type));
+}
+
+static CUresult kernel_node_get(CUgraphNode h, CUDA_KERNEL_NODE_PARAMS *p)
+{
+	struct fc_graph *g;
+	struct fc_op *op;
+	unsigned i;
+	CUresult r = fc_check_init();
+
+	if (r || (r = find_node("cuGraphKernelNodeGetParams", h, &g, &i)))
+		return r;
+	op = g->nodes[i];
+	if (!p || op->kind != FC_OP_KERNEL)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* kernelParams point into the node's own buffer, valid until its parameters change */
+	if (!op->kernel.argv) {
+		const struct fc_kernel_def *def = op->kernel.def;
+
+		if (!(op->kernel.argv = calloc(def->nparams + 1, sizeof(void *))))
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		for (unsigned k = 0; k < def->nparams; k++)
+			op->kernel.argv[k] = op->kernel.params + def->params[k].offset;
+	}
+	memset(p, 0, sizeof(*p));
+	p->func = op->kernel.handle;
+	p->gridDimX = op->kernel.grid[0];
+	p->gridDimY = op->kernel.grid[1];
+	p->gridDimZ = op->kernel.grid[2];
+	p->blockDimX = op->kernel.block[0];
+	p->blockDimY = op->kernel.block[1];
+	p->blockDimZ = op->kernel.block[2];
+	p->kernelParams = op->kernel.argv;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuGraphKernelNodeGetParams_v2(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+	FC_LOCKED(kernel_node_get(hNode, nodeParams));
+}
+
+static CUresult kernel_node_set(CUgraphExec hx, CUgraphNode h, const CUDA_KERNEL_NODE_PARAMS *p)
+{
+	const char *call = hx ? "cuGraphExecKernelNodeSetParams" : "cuGraphKernelNodeSetParams";
+	struct fc_exec *x = NULL;
+	struct fc_graph *g;
+	struct fc_op *op;
+	unsigned i;
+	CUresult r = fc_check_init();
+
+	if (r || (hx && (r = find_exec(call, hx, &x))) || (r = find_node(call, h, &g, &i)))
+		return r;
+	if (!p || g->nodes[i]->kind != FC_OP_KERNEL)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* An executable graph's node is the copy of the graph's node at the same place. */
+	op = g->nodes[i];
+	if (x) {
+		if (i >= x->n || x->nodes[i]->kind != FC_OP_KERNEL)
+			return CUDA_ERROR_INVALID_VALUE;
+		op = x->nodes[i];
+	}
+	return fc_kernel_node_set(op, p);
+}
+
+FC_EXPORT CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
+						 const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+	FC_LOCKED(kernel_node_set(NULL, hNode, nodeParams));
+}
+
+FC_EXPORT CUresult cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgraphNode hNode,
+						     const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+	FC_LOCKED(kernel_node_set(hGraphExec, hNode, nodeParams));
 }

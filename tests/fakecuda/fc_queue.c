@@ -73,8 +73,10 @@ void fc_op_unref(struct fc_op *op)
 	if (--op->refs > 0)
 		return;
 	drop_deps(op);
-	if (op->kind == FC_OP_KERNEL)
+	if (op->kind == FC_OP_KERNEL) {
 		free(op->kernel.params);
+		free(op->kernel.argv);
+	}
 	else if (op->kind == FC_OP_COPY)
 		free(op->copy.staged);
 	else if (op->kind == FC_OP_GRAPH)

@@ -56,6 +56,14 @@ def main(out):
         + rec(188, struct.pack("<QQ", 401, 400))
         + rec(185, struct.pack("<Q", 401), flags=0)
         + rec(183, struct.pack("<Q", 400), flags=0),
+        "graph_nodes": rec(90, struct.pack("<QIi", 100, 1, 0), flags=0)
+        + rec(180, struct.pack("<QII", 100, 2, 0))
+        + rec(47, struct.pack("<QQQQQII", 0, 100, 16, 0, 0, 7, 4), flags=0)
+        + rec(181, struct.pack("<QQII", 100, 410, 0, 0))
+        + rec(189, struct.pack("<Q", 410))
+        + rec(190, struct.pack("<QQ", 410, 0) + bulk(0, 4096))
+        + rec(191, struct.pack("<QQQQIIIIIIII", 410, 0, 0, 301, 1, 1, 1, 1, 1, 1, 0, 8)
+              + b"\x00" * 8),
         "capture_legacy": rec(180, struct.pack("<QII", 1, 0, 0))
         + rec(181, struct.pack("<QQII", 1, 402, 1, 0)),
         "graph_create": rec(182, struct.pack("<QII", 403, 0, 0), flags=0)

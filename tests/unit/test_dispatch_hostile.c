@@ -286,6 +286,36 @@ int main(void)
 	ce.graph_id = 301;
 	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
 	CHECK(((uint32_t *)(uintptr_t)dptr)[0] == 0);
+	/* Nodes: bad graphs and places; a memset node has no kernel parameters to set. */
+	struct vgpu_graph_args gn = { .id = 4242 };
+	CHECK(SYNC(VGPU_OP_GRAPH_GET_NODES, gn) == CUDA_ERROR_INVALID_VALUE);
+	gn.id = 301;
+	CHECK(call(VGPU_OP_GRAPH_GET_NODES, VGPU_CMD_F_REPLY, CTX, &gn, sizeof(gn), &ans) ==
+	      CUDA_SUCCESS);
+	CHECK(ans.len >= 8 && *(uint64_t *)ans.data == 1);
+	struct vgpu_graph_node_args na = { .graph = 301, .index = 1 };
+	CHECK(SYNC(VGPU_OP_GRAPH_NODE_GET, na) == CUDA_ERROR_INVALID_VALUE);	/* one node only */
+	na.index = ~0ull;
+	CHECK(SYNC(VGPU_OP_GRAPH_NODE_GET, na) == CUDA_ERROR_INVALID_VALUE);
+	na.index = 0;
+	na.out = (struct vgpu_bulk_ref){ bulk_size - 8, 64 };	/* outside bulk: unused for a memset */
+	CHECK(call(VGPU_OP_GRAPH_NODE_GET, VGPU_CMD_F_REPLY, CTX, &na, sizeof(na), &ans) ==
+	      CUDA_SUCCESS);
+	CHECK(*(uint32_t *)ans.data == CU_GRAPH_NODE_TYPE_MEMSET);
+	struct {
+		struct vgpu_kernel_node_set_args a;
+		uint8_t p[32];
+	} ks = { { .graph = 301, .index = 0, .k = { .func = 4242, .grid = { 1, 1, 1 },
+						     .block = { 1, 1, 1 }, .param_size = 32 } },
+		 { 0 } };
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
+	ks.a.k.func = 100;	/* an event */
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
+	ks.a.k.param_size = 1u << 20;	/* more than the record carries */
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_VALUE);
+	ks.a.k.param_size = 32;
+	ks.a.exec = 4242;
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
 	/* Instantiate: not a graph, a reused exec id, flags that are not offered. */
 	struct vgpu_graph_instantiate_args gi = { .graph = 100, .exec_id = 302 };
 	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_INVALID_VALUE);
