@@ -148,12 +148,17 @@ static CUresult kernel_get(CUgraphNode hNode, CUDA_KERNEL_NODE_PARAMS *p)
 	CUgraphNodeType type;
 	struct vgpu_func *f;
 	uint8_t *params;
+	uint64_t want;
 	void **argv;
 	CUresult r;
 
 	if (!n || !p)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!vgpu_bulk_alloc(sizeof(k) + VGPU_MAX_PARAM_BYTES, true, &b))
+	/* Room for the largest parameter block, or what the smallest channel allows. */
+	want = sizeof(k) + VGPU_MAX_PARAM_BYTES;
+	if (want > vgpu_bulk_max())
+		want = vgpu_bulk_max();
+	if (!vgpu_bulk_alloc(want, true, &b))
 		return CUDA_ERROR_DEVICE_UNAVAILABLE;
 	r = node_get(n, &b, &type);
 	if (r == CUDA_SUCCESS && type != CU_GRAPH_NODE_TYPE_KERNEL)
