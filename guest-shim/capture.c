@@ -18,9 +18,9 @@
  *    forbade it;
  *  - waiting for a capturing stream, and copies between a capturing stream
  *    and host memory (a graph would read the transport's transient buffers
- *    at every launch), are CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; host
- *    functions in a capture are CUDA_ERROR_NOT_SUPPORTED (vgpu cannot run
- *    them at each launch yet); both invalidate the capture;
+ *    at every launch), and stream callbacks, are
+ *    CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidate the capture;
+ *    host functions are captured (host_func.c runs them at every launch);
  *  - legacy-stream work while a blocking stream of the context captures is
  *    CUDA_ERROR_STREAM_CAPTURE_IMPLICIT (invalidated); cuStreamIsCapturing
  *    of the legacy stream then answers that error without invalidating;
@@ -179,8 +179,8 @@ CUresult vgpu_capture_use(CUstream st, const struct vgpu_stream_ref *s, enum vgp
 	if (c) {
 		if (use == VGPU_USE_SYNC || use == VGPU_USE_HOST_COPY)
 			r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-		else if (use == VGPU_USE_HOST_FUNC)
-			r = CUDA_ERROR_NOT_SUPPORTED;
+		else if (use == VGPU_USE_CALLBACK)
+			r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 		else if (c->invalidated)
 			r = CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
 		if (r != CUDA_SUCCESS)
@@ -190,6 +190,18 @@ CUresult vgpu_capture_use(CUstream st, const struct vgpu_stream_ref *s, enum vgp
 	}
 	pthread_mutex_unlock(&lock);
 	return r;
+}
+
+bool vgpu_capture_active(CUstream st, const struct vgpu_stream_ref *s)
+{
+	bool yes;
+
+	if (!atomic_load_explicit(&nactive, memory_order_acquire))
+		return false;
+	pthread_mutex_lock(&lock);
+	yes = capture_of(st, s) != NULL;
+	pthread_mutex_unlock(&lock);
+	return yes;
 }
 
 CUresult vgpu_capture_ctx_sync(const struct vgpu_ctx *ctx)

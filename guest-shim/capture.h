@@ -15,7 +15,7 @@ enum vgpu_capture_use {
 	VGPU_USE_ASYNC,		/* work a graph can hold: launches, device copies, memsets */
 	VGPU_USE_SYNC,		/* the caller waits for the stream (a synchronous call) */
 	VGPU_USE_HOST_COPY,	/* an asynchronous copy from or to host memory */
-	VGPU_USE_HOST_FUNC,	/* a host function or stream callback */
+	VGPU_USE_CALLBACK,	/* a stream callback (a host function in a capture is ASYNC) */
 };
 
 /*
@@ -42,6 +42,9 @@ CUresult vgpu_capture_record(struct vgpu_event *e, CUstream st, const struct vgp
 
 /* Before @st waits on @e is sent: a stream waiting on a captured event joins the capture. */
 CUresult vgpu_capture_wait(const struct vgpu_event *e, CUstream st, const struct vgpu_stream_ref *s);
+
+/* Stream @st (resolved as @s) takes part in a capture. */
+bool vgpu_capture_active(CUstream st, const struct vgpu_stream_ref *s);
 
 /* Stream @st is being destroyed: a capture it began ends (invalidated, no graph). */
 void vgpu_capture_stream_destroyed(CUstream st, const struct vgpu_stream_ref *s);

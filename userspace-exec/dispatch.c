@@ -111,6 +111,9 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_GRAPH_NODE_GET, vgpu_exec_graph_node_get, struct vgpu_graph_node_args, IN_CTX),
 	OP(VGPU_OP_GRAPH_KERNEL_NODE_SET, vgpu_exec_graph_kernel_node_set,
 	   struct vgpu_kernel_node_set_args, IN_CTX),
+	OP(VGPU_OP_GRAPH_HOST_FUNC, vgpu_exec_graph_host_func, struct vgpu_graph_host_func_args,
+	   IN_CTX),
+	OP(VGPU_OP_GRAPH_HOST_DONE, vgpu_exec_graph_host_done, struct vgpu_msg_graph_host_func, 0),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

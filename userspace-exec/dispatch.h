@@ -88,6 +88,8 @@ CUresult vgpu_exec_graph_exec_update(struct vgpu_session *s, struct vgpu_call *c
 CUresult vgpu_exec_graph_get_nodes(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_node_get(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_kernel_node_set(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_host_func(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_host_done(struct vgpu_session *s, struct vgpu_call *c);
 
 /* Helpers for handlers. */
 

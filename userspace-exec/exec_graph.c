@@ -16,6 +16,7 @@
  * carry no context and go only when destroyed or when the session ends.
  */
 #include "dispatch.h"
+#include "graph_host.h"
 
 static bool fresh_id(struct vgpu_session *s, uint64_t id)
 {
@@ -182,6 +183,31 @@ CUresult vgpu_exec_graph_exec_update(struct vgpu_session *s, struct vgpu_call *c
 	out.result = (uint32_t)info.result;
 	vgpu_answer(c, &out, sizeof(out));
 	return r;
+}
+
+CUresult vgpu_exec_graph_host_func(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_graph_host_func_args *a = (const void *)c->args;
+	struct vgpu_xstream *xs = vgpu_stream(s, c, a->stream);
+	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+
+	if (!xs)
+		return CUDA_ERROR_INVALID_HANDLE;
+	/* Only into a capture: outside one, LAUNCH_HOST_FUNC is the way (no thread waits there). */
+	if (s->drv.StreamIsCapturing(xs->h, &st) != CUDA_SUCCESS ||
+	    st != CU_STREAM_CAPTURE_STATUS_ACTIVE)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!s->host_flags)	/* the guest's host-function service is not offered here */
+		return CUDA_ERROR_NOT_SUPPORTED;
+	return vgpu_graph_host_capture(s, xs->h, a->cookie);
+}
+
+CUresult vgpu_exec_graph_host_done(struct vgpu_session *s, struct vgpu_call *c)
+{
+	const struct vgpu_msg_graph_host_func *a = (const void *)c->args;
+
+	vgpu_graph_host_done(s, a->cookie, a->run);
+	return CUDA_SUCCESS;
 }
 
 bool vgpu_stream_capturing(struct vgpu_session *s, const struct vgpu_xstream *xs)

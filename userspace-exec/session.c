@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "graph_host.h"
 #include "waits.h"
 #include "vgpu/regs.h"
 
@@ -116,6 +117,7 @@ bool vgpu_session_poll(struct vgpu_session *s)
 {
 	bool any = vgpu_waits_poll(s);
 
+	any |= vgpu_graph_host_flush(s);
 	return vgpu_msgs_flush(s) || any;
 }
 
@@ -195,6 +197,8 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 {
 	if (!s->driver_ready)
 		return;
+	/* Graph host nodes waiting for the guest would hold the driver's callback thread. */
+	vgpu_graph_host_abort(s);
 	/*
 	 * Streams still waiting for the guest's host functions would never
 	 * end, and destroying their context waits for them (seen on an H200):
@@ -234,6 +238,7 @@ void vgpu_session_teardown(struct vgpu_session *s)
 		free(m);
 	}
 	s->msgs_tail = &s->msgs;
+	vgpu_graph_host_free(s);
 	while (s->dead_ctxs) {
 		struct vgpu_xctx *x = s->dead_ctxs;
 

@@ -67,6 +67,7 @@ struct vgpu_session {
 	struct vgpu_xctx *cur;	/* its entry, NULL when none */
 	struct vgpu_xctx *dead_ctxs;	/* released, freed at the end (streams.h) */
 	bool closing;		/* GOODBYE seen or the guest broke the protocol */
+	struct vgpu_graph_hosts *graph_hosts;	/* host functions captured into graphs (graph_host.c) */
 
 	/* Work the worker waits for without blocking (waits.c). */
 	struct vgpu_wait *waits, **waits_tail;

@@ -16,6 +16,15 @@ void vgpu_waits_set_notify_fd(int fd)
 	notify_fd = fd;
 }
 
+void vgpu_waits_notify(void)
+{
+	uint64_t one = 1;
+
+	if (notify_fd >= 0 && write(notify_fd, &one, sizeof(one)) < 0) {
+		/* A full counter already wakes the worker. */
+	}
+}
+
 struct vgpu_wait *vgpu_wait_new(enum vgpu_wait_kind kind, struct vgpu_xctx *x, uint32_t nev)
 {
 	struct vgpu_wait *w = calloc(1, sizeof(*w));

@@ -41,6 +41,7 @@
  */
 #define VGPU_TAG_MESSAGE	(1ull << 63)
 #define VGPU_MSG_RUN_HOST_FUNC	1u	/* data: struct vgpu_msg_host_func */
+#define VGPU_MSG_RUN_GRAPH_HOST_FUNC 2u	/* data: struct vgpu_msg_graph_host_func */
 
 /* HELLO reply features (protocol 1.1). */
 #define VGPU_FEATURE_HOST_FUNC	(1u << 0)	/* streams can wait for guest host functions */
@@ -117,6 +118,8 @@ enum vgpu_opcode {
 	VGPU_OP_GRAPH_GET_NODES		= 189,
 	VGPU_OP_GRAPH_NODE_GET		= 190,
 	VGPU_OP_GRAPH_KERNEL_NODE_SET	= 191,
+	VGPU_OP_GRAPH_HOST_FUNC		= 192,
+	VGPU_OP_GRAPH_HOST_DONE		= 193,
 
 	VGPU_OP_COUNT
 };
@@ -447,6 +450,22 @@ struct vgpu_kernel_node_set_args {
 	uint64_t index;
 	uint64_t exec;		/* 0: the graph's node; else this executable graph's copy of it */
 	struct vgpu_kernel_node k;
+};
+
+/*
+ * Host functions in a capture.  GRAPH_HOST_FUNC (asynchronous) on a
+ * capturing stream captures a host node; every time a launched graph
+ * reaches it the executor sends VGPU_MSG_RUN_GRAPH_HOST_FUNC with the
+ * guest's @cookie and the run's number, and the graph goes on once the
+ * guest answers GRAPH_HOST_DONE (asynchronous) with both.
+ */
+struct vgpu_graph_host_func_args {
+	uint64_t stream;
+	uint64_t cookie;	/* the guest's; the same at every run */
+};
+struct vgpu_msg_graph_host_func {	/* message data, inline; also GRAPH_HOST_DONE's arguments */
+	uint64_t cookie;
+	uint64_t run;		/* 1, 2, ... per captured host function */
 };
 
 #endif /* VGPU_CALLS_H */

@@ -64,6 +64,11 @@ def main(out):
         + rec(190, struct.pack("<QQ", 410, 0) + bulk(0, 4096))
         + rec(191, struct.pack("<QQQQIIIIIIII", 410, 0, 0, 301, 1, 1, 1, 1, 1, 1, 0, 8)
               + b"\x00" * 8),
+        "graph_host_func": rec(90, struct.pack("<QIi", 100, 1, 0), flags=0)
+        + rec(180, struct.pack("<QII", 100, 2, 0))
+        + rec(192, struct.pack("<QQ", 100, 7), flags=0)
+        + rec(181, struct.pack("<QQII", 100, 420, 0, 0))
+        + rec(193, struct.pack("<QQ", 7, 1), flags=0, ctx=0),
         "capture_legacy": rec(180, struct.pack("<QII", 1, 0, 0))
         + rec(181, struct.pack("<QQII", 1, 402, 1, 0)),
         "graph_create": rec(182, struct.pack("<QII", 403, 0, 0), flags=0)

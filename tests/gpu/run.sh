@@ -64,8 +64,7 @@ result "concurrency: the same checks natively and through vgpu" $?
 
 # Stream capture and graphs (tests/cuda/graphs.cu): every check natively and
 # through vgpu, the same checksum, and the same answer, line by line, to
-# every call made during a capture ("mode:" lines; "note:" lines say where
-# vgpu differs on purpose).
+# every call made during a capture ("mode:" lines).
 bin=$B/tests/cuda/graphs
 native=$(timeout 300 "$bin" 2>&1); nrc=$?
 shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?

@@ -375,6 +375,22 @@ int main(void)
 	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
 	CHECK(vgpu_take_error(&s, THREAD, CTX, 300) == CUDA_SUCCESS);
 	CHECK(!vgpu_idmap_find(&s.handles, 307));
+	/* Graph host functions: only into a capture; answers for runs never asked are ignored. */
+	struct vgpu_graph_host_func_args gh = { .stream = 4242, .cookie = 9 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) == CUDA_ERROR_INVALID_HANDLE);
+	gh.stream = 300;
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) == CUDA_ERROR_INVALID_VALUE);	/* not capturing */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) ==
+	      (s.host_flags ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED));
+	struct vgpu_msg_graph_host_func ghd = { .cookie = 9, .run = 1 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_DONE, ghd) == CUDA_SUCCESS);
+	ghd.cookie = 12345;
+	ghd.run = ~0ull;
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_DONE, ghd) == CUDA_SUCCESS);
+	ce.graph_id = 308;
+	ce.invalidated = 0;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
 	/* The guest invalidated the capture: it ends, and no graph gets the id. */
 	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
 	ce.graph_id = 304;
