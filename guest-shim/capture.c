@@ -81,6 +81,14 @@ static struct capture *find(uint64_t id)
 	return NULL;
 }
 
+/* The stream object @st names, or NULL for the NULL, legacy and per-thread handles. */
+static struct vgpu_stream *stream_obj(CUstream st)
+{
+	if (st == NULL || st == CU_STREAM_LEGACY || st == CU_STREAM_PER_THREAD)
+		return NULL;	/* not pointers: never dereferenced */
+	return vgpu_check(st, VGPU_KIND_STREAM);
+}
+
 static bool is_legacy(const struct vgpu_stream_ref *s)
 {
 	return s->id == VGPU_STREAM_NULL || s->id == VGPU_STREAM_LEGACY;
@@ -89,7 +97,7 @@ static bool is_legacy(const struct vgpu_stream_ref *s)
 /* A stream that synchronises with the legacy stream. */
 static bool is_blocking(CUstream st, const struct vgpu_stream_ref *s)
 {
-	const struct vgpu_stream *x = vgpu_check(st, VGPU_KIND_STREAM);
+	const struct vgpu_stream *x = stream_obj(st);
 
 	return x ? !(x->flags & CU_STREAM_NON_BLOCKING) : s->id == VGPU_STREAM_PER_THREAD;
 }
@@ -97,7 +105,7 @@ static bool is_blocking(CUstream st, const struct vgpu_stream_ref *s)
 /* Under lock: the capture stream @st (resolved as @s) takes part in, or NULL. */
 static struct capture *capture_of(CUstream st, const struct vgpu_stream_ref *s)
 {
-	const struct vgpu_stream *x = vgpu_check(st, VGPU_KIND_STREAM);
+	const struct vgpu_stream *x = stream_obj(st);
 
 	if (x)
 		return find(x->cap_id);
@@ -108,7 +116,7 @@ static struct capture *capture_of(CUstream st, const struct vgpu_stream_ref *s)
 
 static void set_capture_of(CUstream st, const struct vgpu_stream_ref *s, uint64_t id)
 {
-	struct vgpu_stream *x = vgpu_check(st, VGPU_KIND_STREAM);
+	struct vgpu_stream *x = stream_obj(st);
 
 	if (x) {
 		x->cap_id = id;

@@ -177,7 +177,9 @@ static CUresult stream_info(CUstream st, bool pt, struct vgpu_stream **s, struct
 {
 	CUresult r = vgpu_stream_ref(st, pt, ref);
 
-	*s = vgpu_check(st, VGPU_KIND_STREAM);
+	/* CU_STREAM_LEGACY and CU_STREAM_PER_THREAD are not pointers. */
+	*s = st == CU_STREAM_LEGACY || st == CU_STREAM_PER_THREAD ? NULL
+								    : vgpu_check(st, VGPU_KIND_STREAM);
 	return r;
 }
 

@@ -469,6 +469,59 @@ static void modes_section()
 		graphDestroy(jg);
 	end_line("end on the origin after that", s);
 
+	/* The per-thread default stream captures too (a blocking stream). */
+	{
+		unsigned int *pt = nullptr;
+		unsigned int host[64];
+		CUgraph pg = nullptr;
+		cudaGraphExec_t px = nullptr;
+
+		CUDA_OK(cudaMalloc(&pt, sizeof(host)));
+		line("begin on the per-thread stream", beginCapture(CU_STREAM_PER_THREAD,
+								    CU_STREAM_CAPTURE_MODE_RELAXED));
+		vgpu_test_fill<<<1, 64, 0, cudaStreamPerThread>>>(pt, 40, 64);
+		line("launch on the per-thread stream", (CUresult)cudaGetLastError());
+		line("cuStreamIsCapturing of the legacy stream then",
+		     isCapturing(nullptr, &cs));
+		line("end on the per-thread stream", endCapture(CU_STREAM_PER_THREAD, &pg));
+		if (pg) {
+			CUDA_OK(cudaMemset(pt, 0, sizeof(host)));
+			CUDA_OK(cudaGraphInstantiate(&px, (cudaGraph_t)pg, 0));
+			CUDA_OK(cudaGraphLaunch(px, cudaStreamPerThread));
+			CUDA_OK(cudaStreamSynchronize(cudaStreamPerThread));
+			CUDA_OK(cudaMemcpy(host, pt, sizeof(host), cudaMemcpyDeviceToHost));
+			EXPECT(host[0] == 40 && host[63] == 103,
+			       "the per-thread stream's graph ran: %u %u", host[0], host[63]);
+			CUDA_OK(cudaGraphExecDestroy(px));
+			graphDestroy(pg);
+		}
+		CUDA_OK(cudaFree(pt));
+	}
+
+	/* One thread captures (thread-local) while another works on its own stream. */
+	{
+		unsigned int *other = nullptr;
+		unsigned int host[256];
+
+		CUDA_OK(cudaMalloc(&other, sizeof(host)));
+		line("begin (thread-local) with another thread at work",
+		     beginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+		std::thread([&] {
+			cudaStream_t own;
+
+			CUDA_OK(cudaStreamCreateWithFlags(&own, cudaStreamNonBlocking));
+			vgpu_test_fill<<<1, 256, 0, own>>>(other, 9, 256);
+			CUDA_OK(cudaStreamSynchronize(own));
+			CUDA_OK(cudaMemcpy(host, other, sizeof(host), cudaMemcpyDeviceToHost));
+			CUDA_OK(cudaStreamDestroy(own));
+		}).join();
+		EXPECT(host[0] == 9 && host[255] == 264,
+		       "the other thread's work ran while this one captured: %u %u", host[0],
+		       host[255]);
+		end_line("end after the other thread's work", s);
+		CUDA_OK(cudaFree(other));
+	}
+
 	/*
 	 * A host function captured into a graph runs at every launch, in order:
 	 * the memset before it has run, the stream waits for it to return.
