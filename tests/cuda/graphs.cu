@@ -241,6 +241,8 @@ static void graphs_section(uint64_t *sum)
 	CUDA_OK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
 	CUDA_OK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
 	CUDA_OK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+	/* The memset went to the legacy stream, which non-blocking streams do not wait for. */
+	CUDA_OK(cudaDeviceSynchronize());
 
 	/* As PyTorch: GLOBAL mode. */
 	CUDA_OK(cudaStreamBeginCapture(s1, cudaStreamCaptureModeGlobal));
