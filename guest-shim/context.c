@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "host_func.h"
@@ -360,6 +361,9 @@ CUresult CUDAAPI cuCtxSynchronize_v2(CUcontext ctx)
 		return r;
 	if (vgpu_in_host_func())
 		return CUDA_ERROR_NOT_PERMITTED;
+	r = vgpu_capture_ctx_sync(c);
+	if (r != CUDA_SUCCESS)
+		return r;
 	return vgpu_call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
 			 (uint32_t)c->o.id, NULL, 0, NULL, 0, NULL);
 }

@@ -10,6 +10,11 @@
  * the function and then stores the generation, which releases the stream.
  * The executor never waits, and the stream waits on the GPU, as natively.
  *
+ * In a capture a host function becomes a node of the graph: it is kept
+ * (graphs may run it at any time), and every time a launched graph reaches
+ * it the executor sends a run message; the service thread runs it and
+ * answers GRAPH_HOST_DONE, which lets the graph go on.
+ *
  * The service thread runs the functions one at a time, as the driver's own
  * callback thread does.  A host function may make CUDA calls that do not
  * wait for streams; launching another host function or synchronising from
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "host_func.h"
@@ -30,6 +36,7 @@
 
 struct host_func {
 	struct host_func *next;
+	uint64_t run;			/* a graph host function's run, else 0 */
 	uint64_t cookie;
 	CUhostFn fn;
 	CUstreamCallback callback;
@@ -53,6 +60,7 @@ static struct {
 	uint32_t nbusy;
 	uint64_t next_cookie;
 	int support;			/* 0 unknown, 1 yes, -1 no (learnt from the first call) */
+	struct host_func *graph;	/* captured into graphs: run at every launch, kept */
 } hf = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -67,11 +75,52 @@ bool vgpu_in_host_func(void)
 	return in_host_func;
 }
 
+/* Under hf.lock: queue @f for the service thread. */
+static void make_ready(struct host_func *f)
+{
+	f->next = NULL;
+	*hf.ready_tail = f;
+	hf.ready_tail = &f->next;
+	__atomic_store_n(&hf.nready, hf.nready + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&hf.cond);
+}
+
+/* A launched graph reached a host function captured into it: one run of it. */
+static void on_graph_message(const void *data, uint32_t len)
+{
+	struct vgpu_msg_graph_host_func m;
+	struct host_func *run;
+
+	if (len < sizeof(m))
+		return;
+	memcpy(&m, data, sizeof(m));
+	pthread_mutex_lock(&hf.lock);
+	for (struct host_func *g = hf.graph; g; g = g->next) {
+		if (g->cookie != m.cookie)
+			continue;
+		run = malloc(sizeof(*run));
+		if (run) {
+			*run = *g;
+			run->run = m.run;
+			make_ready(run);
+		} else {
+			vgpu_log("graph host function %llu: no memory to run it",
+				 (unsigned long long)m.cookie);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&hf.lock);
+}
+
 /* A message arrived (any thread draining the ring, no lock of the channel held). */
 static void on_message(uint32_t type, const void *data, uint32_t len)
 {
 	struct vgpu_msg_host_func m;
 
+	if (type == VGPU_MSG_RUN_GRAPH_HOST_FUNC) {
+		on_graph_message(data, len);
+		return;
+	}
 	if (type != VGPU_MSG_RUN_HOST_FUNC || len < sizeof(m)) {
 		vgpu_log("an unknown message (type %u, %u bytes) from the executor", type, len);
 		return;
@@ -128,6 +177,17 @@ static void *service(void *arg)
 		 * As the real driver does: after the stream failed, a callback is
 		 * still called (it hears the error), a host function is not.
 		 */
+		if (f->run) {
+			struct vgpu_msg_graph_host_func done = { f->cookie, f->run };
+
+			/* The driver ran the graph this far, so nothing failed before it. */
+			in_host_func = true;
+			f->fn(f->data);
+			in_host_func = false;
+			vgpu_call(VGPU_OP_GRAPH_HOST_DONE, 0, 0, &done, sizeof(done), NULL, 0, NULL);
+			free(f);
+			continue;
+		}
 		in_host_func = true;
 		if (f->callback)
 			f->callback(f->stream, f->status, f->data);
@@ -196,6 +256,46 @@ static void unqueue(struct host_func *f)
 	free(f);
 }
 
+/*
+ * A host function captured into a graph runs in the guest at every launch
+ * (the executor's host node asks, the service thread runs it and answers).
+ * Its record stays for the life of the process: graphs and their
+ * instances may run it at any time.
+ */
+static CUresult capture_host_func(CUstream st, const struct vgpu_stream_ref *s, CUhostFn fn,
+				  void *data)
+{
+	struct vgpu_graph_host_func_args a = { .stream = s->id };
+	struct host_func *g;
+	CUresult r = vgpu_capture_use(st, s, VGPU_USE_ASYNC);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	g->fn = fn;
+	g->stream = st;
+	g->data = data;
+	pthread_mutex_lock(&hf.lock);
+	r = start_service();
+	if (r != CUDA_SUCCESS) {
+		pthread_mutex_unlock(&hf.lock);
+		free(g);
+		return r;
+	}
+	g->cookie = hf.next_cookie++;
+	g->next = hf.graph;
+	hf.graph = g;
+	/* From now on runs may come at any time: the service thread listens for them. */
+	hf.outstanding++;
+	pthread_cond_broadcast(&hf.cond);
+	pthread_mutex_unlock(&hf.lock);
+	a.cookie = g->cookie;
+	return vgpu_call(VGPU_OP_GRAPH_HOST_FUNC, 0, vgpu_ctx_wire(s->ctx), &a, sizeof(a), NULL, 0,
+			 NULL);
+}
+
 CUresult vgpu_launch_host_func(CUstream st, bool per_thread, CUhostFn fn,
 			       CUstreamCallback callback, void *data)
 {
@@ -213,6 +313,11 @@ CUresult vgpu_launch_host_func(CUstream st, bool per_thread, CUhostFn fn,
 		return CUDA_ERROR_NOT_PERMITTED;
 	if (!vgpu_channel_host_funcs() || hf.support < 0)
 		return CUDA_ERROR_NOT_SUPPORTED;
+	if (vgpu_capture_active(st, &s)) {
+		if (callback)	/* stream callbacks cannot be captured (cuda.h) */
+			return vgpu_capture_use(st, &s, VGPU_USE_CALLBACK);
+		return capture_host_func(st, &s, fn, data);
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return CUDA_ERROR_OUT_OF_MEMORY;

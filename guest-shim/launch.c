@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "launch.h"
 #include "log.h"
@@ -192,6 +193,9 @@ static CUresult launch(CUfunction fn, const struct launch_desc *d, void **params
 		if (r != CUDA_SUCCESS)
 			return r;
 	}
+	r = vgpu_capture_use(d->stream, &s, VGPU_USE_ASYNC);
+	if (r != CUDA_SUCCESS)
+		return r;
 
 	if (extra) {
 		r = parse_extra(extra, &packed, &size);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "memory.h"
@@ -159,6 +160,9 @@ CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 	if (!dptr || bytesize == 0)
 		return CUDA_ERROR_INVALID_VALUE;
 	r = vgpu_current_checked(&c);
+	/* Allocation may synchronise: a capture mode may forbid it. */
+	if (r == CUDA_SUCCESS)
+		r = vgpu_capture_unsafe();
 	if (r == CUDA_SUCCESS)
 		r = vgpu_call_sync(VGPU_OP_MEM_ALLOC, vgpu_ctx_wire(c), &a, sizeof(a), &ans);
 	if (r != CUDA_SUCCESS)
@@ -191,6 +195,9 @@ CUresult CUDAAPI cuMemFree_v2(CUdeviceptr dptr)
 	/* Only the start of an allocation of ours; a module's global is not freeable. */
 	if (!mine)
 		return vgpu_mempool_free(dptr);	/* or one of cuMemAllocAsync's (mempool.c) */
+	r = vgpu_capture_unsafe();
+	if (r != CUDA_SUCCESS)
+		return r;
 	/* Freed in the context it was allocated in, whatever is current. */
 	r = vgpu_call_sync(VGPU_OP_MEM_FREE, vgpu_ctx_wire(a.ctx), &args, sizeof(args), NULL);
 	if (r == CUDA_SUCCESS)

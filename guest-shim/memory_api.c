@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "memory.h"
@@ -22,6 +23,9 @@ static CUresult htod(CUdeviceptr dst, const void *src, size_t n, CUstream st, bo
 	struct vgpu_stream_ref s;
 	CUresult r = vgpu_stream_ref(st, pt, &s);
 
+	/* A graph would read the transport's staging buffers at every launch. */
+	if (r == CUDA_SUCCESS)
+		r = vgpu_capture_use(st, &s, sync ? VGPU_USE_SYNC : VGPU_USE_HOST_COPY);
 	return r ? r : vgpu_copy_htod(dst, src, n, &s, sync);
 }
 
@@ -31,6 +35,9 @@ static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
 	struct vgpu_stream_ref s;
 	CUresult r = vgpu_stream_ref(st, pt, &s);
 
+	/* The copy returns once the bytes landed: it waits for the stream. */
+	if (r == CUDA_SUCCESS)
+		r = vgpu_capture_use(st, &s, VGPU_USE_SYNC);
 	return r ? r : vgpu_copy_dtoh(dst, src, n, &s);
 }
 
@@ -42,6 +49,9 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bo
 	CUresult r = vgpu_stream_ref(st, pt, &s);
 
 	if (r != CUDA_SUCCESS || n == 0)
+		return r;
+	r = vgpu_capture_use(st, &s, VGPU_USE_ASYNC);
+	if (r != CUDA_SUCCESS)
 		return r;
 	a.stream = s.id;
 	return vgpu_call(VGPU_OP_MEMCPY_DTOD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
@@ -127,6 +137,8 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st,
 		return dtoh((void *)dst, src, n, st, pt);
 	/* Host to host, in stream order: wait for the stream, then copy. */
 	r = vgpu_stream_ref(st, pt, &s);
+	if (r == CUDA_SUCCESS)
+		r = vgpu_capture_use(st, &s, VGPU_USE_SYNC);
 	if (r == CUDA_SUCCESS) {
 		struct vgpu_stream_args a = { .stream = s.id };
 
@@ -171,6 +183,9 @@ static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_
 	CUresult r = vgpu_stream_ref(st, pt, &s);
 
 	if (r != CUDA_SUCCESS || width == 0 || (height == 0 && pitch))
+		return r;
+	r = vgpu_capture_use(st, &s, VGPU_USE_ASYNC);
+	if (r != CUDA_SUCCESS)
 		return r;
 	a.stream = s.id;
 	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);

@@ -12,6 +12,7 @@
 
 #include "../common/sha256.h"
 #include "channel.h"
+#include "graph_node.h"
 #include "context.h"
 #include "../common/image.h"
 #include "log.h"
@@ -268,6 +269,7 @@ static CUresult get_func(struct vgpu_module *m, const char *name, struct vgpu_fu
 	}
 	f->next = m->funcs;
 	m->funcs = f;
+	vgpu_func_register(f);
 	pthread_mutex_unlock(&m->lock);
 	*out = f;
 	return CUDA_SUCCESS;
@@ -397,6 +399,7 @@ CUresult CUDAAPI cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 		free(f);
 		return r;
 	}
+	vgpu_func_register(f);
 	*pFunc = (CUfunction)f;
 	return CUDA_SUCCESS;
 }

@@ -23,6 +23,9 @@ enum vgpu_kind {
 	VGPU_KIND_LIBRARY,
 	VGPU_KIND_FUNCTION,
 	VGPU_KIND_KERNEL,
+	VGPU_KIND_GRAPH,
+	VGPU_KIND_GRAPH_EXEC,
+	VGPU_KIND_GRAPH_NODE,
 	VGPU_KIND_POOL = 0x56430100,	/* a CUmemoryPool (mempool.c) */
 	VGPU_KIND_DEAD = 0x5643dead,
 };
@@ -44,12 +47,40 @@ struct vgpu_stream {
 	struct vgpu_ctx *ctx;
 	unsigned int flags;
 	int priority;
+	uint64_t cap_id;	/* the capture it began or joined (capture.c; stale once ended) */
 };
 
 struct vgpu_event {
 	struct vgpu_obj o;
 	struct vgpu_ctx *ctx;
 	unsigned int flags;
+	uint64_t cap_id;	/* its latest record was made in this capture, or 0 */
+};
+
+struct vgpu_graph_node;
+
+/* A graph (cuGraphCreate, or a capture's) and an executable graph (graph.c). */
+struct vgpu_graph {
+	struct vgpu_obj o;
+	struct vgpu_ctx *ctx;	/* where it was created or captured */
+	bool capturing;		/* a capture still builds it: its id is not bound yet */
+	pthread_mutex_t lock;	/* nodes */
+	struct vgpu_graph_node **nodes;	/* by place in the driver's order, made when asked */
+	size_t nnodes;
+};
+
+/* A node of a graph (graph_node.c): its place; a kernel node's parameters, once read. */
+struct vgpu_graph_node {
+	struct vgpu_obj o;	/* o.id unused: a node is (graph, index) */
+	struct vgpu_graph *graph;
+	uint64_t index;
+	uint8_t *params;	/* what cuGraphKernelNodeGetParams' kernelParams point into */
+	void **argv;
+};
+
+struct vgpu_graph_exec {
+	struct vgpu_obj o;
+	struct vgpu_ctx *ctx;
 };
 
 struct vgpu_func;

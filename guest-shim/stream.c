@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "channel.h"
 #include "context.h"
 #include "host_func.h"
@@ -53,6 +54,9 @@ static CUresult stream_sync_call(uint16_t op, CUstream st, bool pt)
 	/* Waiting from a host function could wait for the stream that waits for it. */
 	if (op == VGPU_OP_STREAM_SYNCHRONIZE && vgpu_in_host_func())
 		return CUDA_ERROR_NOT_PERMITTED;
+	r = vgpu_capture_use(st, &s, VGPU_USE_SYNC);
+	if (r != CUDA_SUCCESS)
+		return r;
 	a.stream = s.id;
 	return vgpu_call(op, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, vgpu_ctx_wire(s.ctx), &a,
 			 sizeof(a), NULL, 0, NULL);
@@ -100,6 +104,11 @@ CUresult CUDAAPI cuStreamDestroy_v2(CUstream hStream)
 		return r;
 	if (!s)
 		return CUDA_ERROR_INVALID_HANDLE;
+	{
+		struct vgpu_stream_ref ref = { .id = s->o.id, .ctx = s->ctx };
+
+		vgpu_capture_stream_destroyed(hStream, &ref);
+	}
 	a.stream = s->o.id;
 	/* Work still queued runs to completion; the executor's driver sees to that. */
 	r = vgpu_call(VGPU_OP_STREAM_DESTROY, 0, vgpu_ctx_wire(s->ctx), &a, sizeof(a), NULL, 0,
@@ -145,6 +154,9 @@ static CUresult wait_event(CUstream st, CUevent ev, unsigned int flags, bool pt)
 		return r;
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
+	r = vgpu_capture_wait(e, st, &s);
+	if (r != CUDA_SUCCESS)
+		return r;
 	a.stream = s.id;
 	a.event = e->o.id;
 	return vgpu_call(VGPU_OP_STREAM_WAIT_EVENT, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0,
@@ -165,7 +177,9 @@ static CUresult stream_info(CUstream st, bool pt, struct vgpu_stream **s, struct
 {
 	CUresult r = vgpu_stream_ref(st, pt, ref);
 
-	*s = vgpu_check(st, VGPU_KIND_STREAM);
+	/* CU_STREAM_LEGACY and CU_STREAM_PER_THREAD are not pointers. */
+	*s = st == CU_STREAM_LEGACY || st == CU_STREAM_PER_THREAD ? NULL
+								    : vgpu_check(st, VGPU_KIND_STREAM);
 	return r;
 }
 
@@ -256,98 +270,7 @@ CUresult CUDAAPI cuStreamGetId_ptsz(CUstream hStream, unsigned long long *stream
 	return stream_id(hStream, true, streamId);
 }
 
-/*
- * Capture status.  The shim does not offer stream capture yet
- * (cuStreamBeginCapture is refused), so no stream is ever capturing: this
- * is the true state, not a guess.  When capture lands, these must ask.
- */
-static CUresult capture_status(CUstream st, bool pt, CUstreamCaptureStatus *status,
-			       cuuint64_t *id)
-{
-	struct vgpu_stream_ref ref;
-	CUresult r = vgpu_stream_ref(st, pt, &ref);
-
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (!status)
-		return CUDA_ERROR_INVALID_VALUE;
-	*status = CU_STREAM_CAPTURE_STATUS_NONE;
-	if (id)
-		*id = 0;
-	return CUDA_SUCCESS;
-}
-
-CUresult CUDAAPI cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
-{
-	return capture_status(hStream, false, captureStatus, NULL);
-}
-
-CUresult CUDAAPI cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus)
-{
-	return capture_status(hStream, true, captureStatus, NULL);
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *status,
-					cuuint64_t *id)
-{
-	return capture_status(hStream, false, status, id);
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
-					     cuuint64_t *id)
-{
-	return capture_status(hStream, true, status, id);
-}
-
-/* With no capture, the graph and dependency outputs are documented as unset. */
-static CUresult capture_info(CUstream st, bool pt, CUstreamCaptureStatus *status, cuuint64_t *id,
-			     CUgraph *graph, const CUgraphNode **deps,
-			     const CUgraphEdgeData **edges, size_t *ndeps)
-{
-	CUresult r = capture_status(st, pt, status, id);
-
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (graph)
-		*graph = NULL;
-	if (deps)
-		*deps = NULL;
-	if (edges)
-		*edges = NULL;
-	if (ndeps)
-		*ndeps = 0;
-	return CUDA_SUCCESS;
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *status,
-					   cuuint64_t *id, CUgraph *graph,
-					   const CUgraphNode **deps, size_t *ndeps)
-{
-	return capture_info(hStream, false, status, id, graph, deps, NULL, ndeps);
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
-						cuuint64_t *id, CUgraph *graph,
-						const CUgraphNode **deps, size_t *ndeps)
-{
-	return capture_info(hStream, true, status, id, graph, deps, NULL, ndeps);
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *status,
-					   cuuint64_t *id, CUgraph *graph,
-					   const CUgraphNode **deps, const CUgraphEdgeData **edges,
-					   size_t *ndeps)
-{
-	return capture_info(hStream, false, status, id, graph, deps, edges, ndeps);
-}
-
-CUresult CUDAAPI cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *status,
-						cuuint64_t *id, CUgraph *graph,
-						const CUgraphNode **deps,
-						const CUgraphEdgeData **edges, size_t *ndeps)
-{
-	return capture_info(hStream, true, status, id, graph, deps, edges, ndeps);
-}
+/* Capture status lives in capture.c. */
 
 /* ---- stream memory operations ---- */
 
@@ -369,6 +292,9 @@ static CUresult value_op(uint16_t op, CUstream st, bool pt, CUdeviceptr addr, ui
 	if (op == VGPU_OP_STREAM_WAIT_VALUE ? flags & ~(unsigned int)WAIT_FLAGS
 					    : flags & ~(unsigned int)CU_STREAM_WRITE_VALUE_NO_MEMORY_BARRIER)
 		return CUDA_ERROR_INVALID_VALUE;
+	r = vgpu_capture_use(st, &s, VGPU_USE_ASYNC);
+	if (r != CUDA_SUCCESS)
+		return r;
 	a.stream = s.id;
 	return vgpu_call(op, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 }
@@ -464,6 +390,9 @@ static CUresult record(CUevent ev, CUstream st, bool pt)
 		return r;
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
+	r = vgpu_capture_record(e, st, &s);
+	if (r != CUDA_SUCCESS)
+		return r;
 	a.event = e->o.id;
 	a.stream = s.id;
 	return vgpu_call(VGPU_OP_EVENT_RECORD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
@@ -491,6 +420,9 @@ static CUresult event_sync_call(uint16_t op, CUevent ev)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (op == VGPU_OP_EVENT_SYNCHRONIZE && vgpu_in_host_func())
 		return CUDA_ERROR_NOT_PERMITTED;
+	r = vgpu_capture_unsafe();
+	if (r != CUDA_SUCCESS)
+		return r;
 	a.event = e->o.id;
 	return vgpu_call(op, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC, vgpu_ctx_wire(e->ctx), &a,
 			 sizeof(a), NULL, 0, NULL);

@@ -101,8 +101,30 @@ CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call 
 CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_func_set_shared_config(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_occupancy_cluster(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_stream_begin_capture(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_stream_end_capture(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_create(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_destroy(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_instantiate(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_exec_destroy(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_launch(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_upload(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_exec_update(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_get_nodes(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_node_get(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_kernel_node_set(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_host_func(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_graph_host_done(struct vgpu_session *s, struct vgpu_call *c);
 
 /* Helpers for handlers. */
+
+/*
+ * @xs is capturing (or is the legacy stream while a blocking stream of its
+ * context captures): work on it is recorded into a graph, not run, so it
+ * must not refer to transient memory, and no event on it marks its work.
+ */
+struct vgpu_xstream;
+bool vgpu_stream_capturing(struct vgpu_session *s, const struct vgpu_xstream *xs);
 
 /* The object of @type (or, for VGPU_OBJ_FUNCTION, a kernel) named @id, or NULL. */
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type);

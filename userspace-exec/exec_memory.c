@@ -80,11 +80,18 @@ CUresult vgpu_exec_mem_free(struct vgpu_session *s, struct vgpu_call *c)
 	for (struct vgpu_xstream *st = x->streams; st; st = st->next)
 		n++;
 	w = vgpu_wait_new(VGPU_WAIT_MEM_FREE, x, n);
-	if (w && vgpu_wait_record(s, w, x, &x->legacy) == CUDA_SUCCESS) {
+	/*
+	 * A capturing stream runs nothing new and takes no event of ours:
+	 * the free waits for the other streams (the legacy stream is skipped
+	 * the same way while a blocking stream captures).
+	 */
+	if (w && (vgpu_stream_capturing(s, &x->legacy) ||
+		  vgpu_wait_record(s, w, x, &x->legacy) == CUDA_SUCCESS)) {
 		CUresult r = CUDA_SUCCESS;
 
 		for (struct vgpu_xstream *st = x->streams; st && !r; st = st->next)
-			r = vgpu_wait_record(s, w, x, st);
+			if (!vgpu_stream_capturing(s, st))
+				r = vgpu_wait_record(s, w, x, st);
 		if (r == CUDA_SUCCESS) {
 			if (x != s->cur)
 				s->drv.CtxSetCurrent(s->current);
@@ -151,6 +158,11 @@ CUresult vgpu_exec_memcpy_htod(struct vgpu_session *s, struct vgpu_call *c)
 		vgpu_session_retire_now(s, slot, a->bulk_seq);
 		return CUDA_ERROR_INVALID_HANDLE;
 	}
+	/* A captured copy would read this bulk slot at every launch of the graph. */
+	if (vgpu_stream_capturing(s, xs)) {
+		vgpu_session_retire_now(s, slot, a->bulk_seq);
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
 	if (s->stage) {
 		memcpy(s->stage + a->src.off, src, a->src.len);
 		src = s->stage + a->src.off;
@@ -174,6 +186,9 @@ CUresult vgpu_exec_memcpy_htod_inline(struct vgpu_session *s, struct vgpu_call *
 	xs = vgpu_stream(s, c, a->stream);
 	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
+	/* Captured, it would read this record's bytes long after they were gone. */
+	if (vgpu_stream_capturing(s, xs))
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 	/*
 	 * The record is pageable memory: the driver takes copies this small
 	 * into its own buffers before it returns.
@@ -195,6 +210,9 @@ CUresult vgpu_exec_memcpy_dtoh(struct vgpu_session *s, struct vgpu_call *c)
 	xs = vgpu_stream(s, c, a->stream);
 	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
+	/* Captured, it would write a bulk slot the guest no longer owns. */
+	if (vgpu_stream_capturing(s, xs))
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 	to = s->stage ? s->stage + a->dst.off : dst;
 	r = s->drv.MemcpyDtoHAsync(to, a->src, a->dst.len, xs->h);
 	if (r != CUDA_SUCCESS)

@@ -75,6 +75,13 @@ CUresult vgpu_exec_launch_host_func(struct vgpu_session *s, struct vgpu_call *c)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (a->slot >= VGPU_HOST_FLAGS)
 		return CUDA_ERROR_INVALID_VALUE;
+	/*
+	 * In a graph the message would have to be sent at every launch, and a
+	 * captured wait on the flag compares with one fixed generation: host
+	 * functions are not offered in captures.
+	 */
+	if (vgpu_stream_capturing(s, xs))
+		return CUDA_ERROR_NOT_SUPPORTED;
 	if (!s->host_flags)
 		return CUDA_ERROR_NOT_SUPPORTED;
 	w = vgpu_wait_new(VGPU_WAIT_HOST_FUNC, s->cur, 1);

@@ -138,7 +138,26 @@
 	  PFN_cuOccupancyMaxActiveClusters_v11070)					\
 	X(OccupancyMaxActiveBlocksPerMultiprocessor,					\
 	  "cuOccupancyMaxActiveBlocksPerMultiprocessor",				\
-	  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050)
+	  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050)	\
+	X(StreamBeginCapture, "cuStreamBeginCapture_v2", PFN_cuStreamBeginCapture_v10010) \
+	X(StreamEndCapture, "cuStreamEndCapture", PFN_cuStreamEndCapture_v10000)	\
+	X(StreamIsCapturing, "cuStreamIsCapturing", PFN_cuStreamIsCapturing_v10000)	\
+	X(GraphCreate, "cuGraphCreate", PFN_cuGraphCreate_v10000)			\
+	X(GraphDestroy, "cuGraphDestroy", PFN_cuGraphDestroy_v10000)			\
+	X(GraphInstantiateWithFlags, "cuGraphInstantiateWithFlags",			\
+	  PFN_cuGraphInstantiateWithFlags_v11040)					\
+	X(GraphExecDestroy, "cuGraphExecDestroy", PFN_cuGraphExecDestroy_v10000)	\
+	X(GraphLaunch, "cuGraphLaunch", PFN_cuGraphLaunch_v10000)			\
+	X(GraphUpload, "cuGraphUpload", PFN_cuGraphUpload_v11010)			\
+	X(GraphExecUpdate, "cuGraphExecUpdate_v2", PFN_cuGraphExecUpdate_v12000)	\
+	X(GraphGetNodes, "cuGraphGetNodes", PFN_cuGraphGetNodes_v10000)			\
+	X(GraphNodeGetType, "cuGraphNodeGetType", PFN_cuGraphNodeGetType_v10000)	\
+	X(GraphKernelNodeGetParams, "cuGraphKernelNodeGetParams_v2",			\
+	  PFN_cuGraphKernelNodeGetParams_v12000)					\
+	X(GraphKernelNodeSetParams, "cuGraphKernelNodeSetParams_v2",			\
+	  PFN_cuGraphKernelNodeSetParams_v12000)					\
+	X(GraphExecKernelNodeSetParams, "cuGraphExecKernelNodeSetParams_v2",		\
+	  PFN_cuGraphExecKernelNodeSetParams_v12000)
 
 struct vgpu_real_driver {
 	void *handle;

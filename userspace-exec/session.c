@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "graph_host.h"
 #include "vmm.h"
 #include "waits.h"
 #include "vgpu/regs.h"
@@ -117,6 +118,7 @@ bool vgpu_session_poll(struct vgpu_session *s)
 {
 	bool any = vgpu_waits_poll(s);
 
+	any |= vgpu_graph_host_flush(s);
 	return vgpu_msgs_flush(s) || any;
 }
 
@@ -149,6 +151,12 @@ static void release_in_ctx(struct vgpu_idmap_entry *e, void *arg)
 		break;
 	case VGPU_OBJ_LIBRARY:
 		s->drv.LibraryUnload(e->obj);
+		break;
+	case VGPU_OBJ_GRAPH:
+		s->drv.GraphDestroy(e->obj);
+		break;
+	case VGPU_OBJ_GRAPH_EXEC:
+		s->drv.GraphExecDestroy(e->obj);
 		break;
 	case VGPU_OBJ_CTX:
 	case VGPU_OBJ_STREAM:
@@ -190,6 +198,8 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 {
 	if (!s->driver_ready)
 		return;
+	/* Graph host nodes waiting for the guest would hold the driver's callback thread. */
+	vgpu_graph_host_abort(s);
 	/*
 	 * Streams still waiting for the guest's host functions would never
 	 * end, and destroying their context waits for them (seen on an H200):
@@ -230,6 +240,7 @@ void vgpu_session_teardown(struct vgpu_session *s)
 		free(m);
 	}
 	s->msgs_tail = &s->msgs;
+	vgpu_graph_host_free(s);
 	while (s->dead_ctxs) {
 		struct vgpu_xctx *x = s->dead_ctxs;
 

@@ -29,6 +29,8 @@ enum vgpu_obj_type {
 	VGPU_OBJ_EVENT,
 	VGPU_OBJ_VMM_ALLOC,	/* a physical allocation of cuMemCreate (vmm.h) */
 	VGPU_OBJ_POOL,		/* a memory pool (vmm.h) */
+	VGPU_OBJ_GRAPH,		/* obj: the CUgraph; aux32 0: graphs belong to no context */
+	VGPU_OBJ_GRAPH_EXEC,	/* obj: the CUgraphExec */
 };
 
 #define VGPU_MAX_HANDLES	(1u << 20)
@@ -69,6 +71,7 @@ struct vgpu_session {
 	struct vgpu_xctx *cur;	/* its entry, NULL when none */
 	struct vgpu_xctx *dead_ctxs;	/* released, freed at the end (streams.h) */
 	bool closing;		/* GOODBYE seen or the guest broke the protocol */
+	struct vgpu_graph_hosts *graph_hosts;	/* host functions captured into graphs (graph_host.c) */
 
 	/* Work the worker waits for without blocking (waits.c). */
 	struct vgpu_wait *waits, **waits_tail;

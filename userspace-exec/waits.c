@@ -16,6 +16,15 @@ void vgpu_waits_set_notify_fd(int fd)
 	notify_fd = fd;
 }
 
+void vgpu_waits_notify(void)
+{
+	uint64_t one = 1;
+
+	if (notify_fd >= 0 && write(notify_fd, &one, sizeof(one)) < 0) {
+		/* A full counter already wakes the worker. */
+	}
+}
+
 struct vgpu_wait *vgpu_wait_new(enum vgpu_wait_kind kind, struct vgpu_xctx *x, uint32_t nev)
 {
 	struct vgpu_wait *w = calloc(1, sizeof(*w));
@@ -51,6 +60,12 @@ CUresult vgpu_wait_record(struct vgpu_session *s, struct vgpu_wait *w, struct vg
 
 	if (w->nev == w->evcap)
 		return CUDA_ERROR_INVALID_VALUE;
+	/*
+	 * Recorded on a capturing stream, the event would become part of the
+	 * graph and mark no work of the stream: nothing to wait for.
+	 */
+	if (vgpu_stream_capturing(s, xs))
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 	/*
 	 * A context that faulted refuses new events with its sticky error: that
 	 * error is the answer (a synchronise must say ILLEGAL_ADDRESS, not

@@ -80,6 +80,8 @@ struct vgpu_msg_queued {
 
 /* Where the wake-up host functions write (the worker's notify eventfd). */
 void vgpu_waits_set_notify_fd(int fd);
+/* Wake the worker (from any thread: the driver's callback thread too). */
+void vgpu_waits_notify(void);
 
 /* A new wait (zeroed) of @kind in context @x, with room for @nev events; NULL on no memory. */
 struct vgpu_wait *vgpu_wait_new(enum vgpu_wait_kind kind, struct vgpu_xctx *x, uint32_t nev);

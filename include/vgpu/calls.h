@@ -41,6 +41,7 @@
  */
 #define VGPU_TAG_MESSAGE	(1ull << 63)
 #define VGPU_MSG_RUN_HOST_FUNC	1u	/* data: struct vgpu_msg_host_func */
+#define VGPU_MSG_RUN_GRAPH_HOST_FUNC 2u	/* data: struct vgpu_msg_graph_host_func */
 
 /* HELLO reply features (protocol 1.1). */
 #define VGPU_FEATURE_HOST_FUNC	(1u << 0)	/* streams can wait for guest host functions */
@@ -132,6 +133,22 @@ enum vgpu_opcode {
 	VGPU_OP_POOL_GET_ATTR		= 177,
 	VGPU_OP_DEVICE_GET_POOL		= 178,
 	VGPU_OP_DEVICE_SET_POOL		= 179,
+
+	/* Stream capture and graphs (180-229). */
+	VGPU_OP_STREAM_BEGIN_CAPTURE	= 180,
+	VGPU_OP_STREAM_END_CAPTURE	= 181,
+	VGPU_OP_GRAPH_CREATE		= 182,
+	VGPU_OP_GRAPH_DESTROY		= 183,
+	VGPU_OP_GRAPH_INSTANTIATE	= 184,
+	VGPU_OP_GRAPH_EXEC_DESTROY	= 185,
+	VGPU_OP_GRAPH_LAUNCH		= 186,
+	VGPU_OP_GRAPH_UPLOAD		= 187,
+	VGPU_OP_GRAPH_EXEC_UPDATE	= 188,
+	VGPU_OP_GRAPH_GET_NODES		= 189,
+	VGPU_OP_GRAPH_NODE_GET		= 190,
+	VGPU_OP_GRAPH_KERNEL_NODE_SET	= 191,
+	VGPU_OP_GRAPH_HOST_FUNC		= 192,
+	VGPU_OP_GRAPH_HOST_DONE		= 193,
 
 	/* One past the highest: the blocks above stay in ascending order. */
 	VGPU_OP_COUNT
@@ -571,6 +588,99 @@ struct vgpu_device_pool_args {	/* GET: reply uint64_t id; SET: id is the pool */
 	uint64_t id;		/* GET of the default pool: the id to give it if it has none */
 	int32_t device;
 	uint32_t which;		/* VGPU_POOL_DEFAULT */
+};
+
+/*
+ * Stream capture and graphs.  Capture runs in the executor's real driver, in
+ * CU_STREAM_CAPTURE_MODE_RELAXED whatever the guest asked: the worker makes
+ * every guest thread's calls from one thread, so the guest's own mode rules
+ * (GLOBAL, THREAD_LOCAL, per guest thread) are kept by the shim, which
+ * refuses what they prohibit before it is sent.  A graph and an executable
+ * graph are ids the guest chose; the captured graph gets its id at
+ * END_CAPTURE.
+ */
+struct vgpu_capture_begin_args {	/* STREAM_BEGIN_CAPTURE, answered */
+	uint64_t stream;
+	uint32_t mode;		/* the guest's CUstreamCaptureMode (checked, not used) */
+	uint32_t reserved;
+};
+struct vgpu_capture_end_args {		/* STREAM_END_CAPTURE, answered */
+	uint64_t stream;
+	uint64_t graph_id;	/* the id the captured graph gets */
+	uint32_t invalidated;	/* the guest invalidated the capture: end it, keep no graph */
+	uint32_t reserved;
+};
+struct vgpu_graph_create_args {		/* GRAPH_CREATE, asynchronous */
+	uint64_t id;
+	uint32_t flags;		/* must be 0 (cuGraphCreate) */
+	uint32_t reserved;
+};
+struct vgpu_graph_args {		/* GRAPH_DESTROY, GRAPH_EXEC_DESTROY: asynchronous */
+	uint64_t id;
+};
+struct vgpu_graph_instantiate_args {	/* GRAPH_INSTANTIATE, answered */
+	uint64_t graph;
+	uint64_t exec_id;
+	uint64_t flags;		/* CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH | _USE_NODE_PRIORITY */
+};
+struct vgpu_graph_launch_args {		/* GRAPH_LAUNCH, GRAPH_UPLOAD: asynchronous */
+	uint64_t exec;
+	uint64_t stream;
+};
+struct vgpu_graph_update_args {		/* GRAPH_EXEC_UPDATE, answered */
+	uint64_t exec;
+	uint64_t graph;
+};
+struct vgpu_graph_update_reply {	/* inline */
+	uint32_t result;	/* CUgraphExecUpdateResult */
+	uint32_t reserved;
+};
+
+/*
+ * Nodes are named by their graph and their place in the driver's
+ * cuGraphGetNodes order (stable while the graph is not changed; vgpu offers
+ * no call that adds or removes nodes).  The driver's node handles never
+ * leave the executor.  GRAPH_GET_NODES {graph: struct vgpu_graph_args}
+ * answers the count (u64, inline).
+ */
+struct vgpu_graph_node_args {		/* GRAPH_NODE_GET, answered */
+	uint64_t graph;
+	uint64_t index;
+	struct vgpu_bulk_ref out;	/* a kernel node: struct vgpu_kernel_node + its parameters */
+};
+struct vgpu_graph_node_reply {		/* inline */
+	uint32_t type;		/* CUgraphNodeType */
+	uint32_t reserved;
+};
+struct vgpu_kernel_node {
+	uint64_t func;		/* the function's or kernel's id */
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t param_size;	/* packed parameter bytes that follow */
+};
+/* GRAPH_KERNEL_NODE_SET, answered: param_size bytes of packed parameters follow. */
+struct vgpu_kernel_node_set_args {
+	uint64_t graph;
+	uint64_t index;
+	uint64_t exec;		/* 0: the graph's node; else this executable graph's copy of it */
+	struct vgpu_kernel_node k;
+};
+
+/*
+ * Host functions in a capture.  GRAPH_HOST_FUNC (asynchronous) on a
+ * capturing stream captures a host node; every time a launched graph
+ * reaches it the executor sends VGPU_MSG_RUN_GRAPH_HOST_FUNC with the
+ * guest's @cookie and the run's number, and the graph goes on once the
+ * guest answers GRAPH_HOST_DONE (asynchronous) with both.
+ */
+struct vgpu_graph_host_func_args {
+	uint64_t stream;
+	uint64_t cookie;	/* the guest's; the same at every run */
+};
+struct vgpu_msg_graph_host_func {	/* message data, inline; also GRAPH_HOST_DONE's arguments */
+	uint64_t cookie;
+	uint64_t run;		/* 1, 2, ... per captured host function */
 };
 
 #endif /* VGPU_CALLS_H */

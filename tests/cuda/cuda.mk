@@ -32,6 +32,13 @@ $(B)/tests/cuda/cublas_gemm: tests/cuda/cublas_gemm.cu
 
 CUDA_TESTS += $(B)/tests/cuda/occupancy $(B)/tests/cuda/cublas_gemm
 
+# Stream capture and graphs; the capture-mode answers printed line by line.
+$(B)/tests/cuda/graphs: tests/cuda/graphs.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
+CUDA_TESTS += $(B)/tests/cuda/graphs
+
 # Every program above (each family adds its own to CUDA_TESTS beside its rule).
 cuda-tests: $(CUDA_TESTS)
 

@@ -108,6 +108,8 @@ enum {
 	FC_MAGIC_LIBRARY = 0x666c6962,
 	FC_MAGIC_KERNEL = 0x666b726e,
 	FC_MAGIC_FUNC = 0x6666756e,
+	FC_MAGIC_GRAPH = 0x66677270,
+	FC_MAGIC_EXEC = 0x66657863,
 };
 
 struct fc_queue;
@@ -177,6 +179,7 @@ struct fc_event {
 	struct fc_ctx *ctx;
 	unsigned flags;
 	struct fc_op *last;	/* the most recent record (a reference), or NULL */
+	uint64_t cap_id;	/* its latest record was made in this capture (fc_graph.c), or 0 */
 };
 
 /* ---- the execution engine (fc_queue.c) ---- */
@@ -205,6 +208,7 @@ struct fc_queue {
 	bool has_thread;
 	bool orphan;			/* no stream names it: freed once drained */
 	atomic_bool cancelled;
+	struct fc_capture *cap;		/* capturing into this capture (fc_graph.c), or NULL */
 };
 
 enum fc_op_kind {
@@ -217,6 +221,7 @@ enum fc_op_kind {
 	FC_OP_WRITE_VALUE,
 	FC_OP_HOST_FN,		/* cuLaunchHostFunc */
 	FC_OP_CALLBACK,		/* cuStreamAddCallback */
+	FC_OP_GRAPH,		/* cuGraphLaunch: its nodes, one after the other */
 };
 
 /* How a copy reaches one side. */
@@ -248,6 +253,8 @@ struct fc_op {
 			uint32_t grid[3], block[3];
 			uint8_t *params;		/* owned */
 			uint64_t globals[FC_MAX_GLOBALS];	/* the module's, at launch */
+			CUfunction handle;		/* as launched: a function or a kernel */
+			void **argv;			/* owned: a graph node's kernelParams, once asked */
 		} kernel;
 		struct {
 			uint64_t dst, src;
@@ -271,6 +278,10 @@ struct fc_op {
 			void *user;
 			CUstream handle;		/* as the caller named the stream */
 		} host;
+		struct {
+			struct fc_op **nodes;		/* owned copies, in capture order */
+			unsigned n;
+		} graph;
 	};
 };
 
@@ -289,6 +300,33 @@ CUresult fc_op_depend(struct fc_op *op, struct fc_op *dep);
  * once the operation completed.
  */
 CUresult fc_submit(struct fc_queue *q, struct fc_op *op, bool wait);
+/* Run one operation's work (a queue's head, or a graph's node); false on a fault. */
+bool fc_op_execute(struct fc_op *op, CUresult sticky, uint64_t *fault);
+
+/* ---- stream capture and graphs (fc_graph.c) ---- */
+struct fc_capture;
+/*
+ * @op was submitted to @q while @q captures: it becomes a node of the
+ * capture's graph instead of running (the caller's reference goes with it).
+ */
+CUresult fc_capture_add(struct fc_queue *q, struct fc_op *op, bool wait);
+/* The live capture @id, or NULL (ended, or 0). */
+struct fc_capture *fc_capture_find(uint64_t id);
+uint64_t fc_capture_id(const struct fc_capture *cap);
+bool fc_capture_invalid(const struct fc_capture *cap);
+/* Invalidate @cap: what it captured will never become a graph. */
+void fc_capture_invalidate(struct fc_capture *cap);
+/*
+ * A blocking queue of @c captures: legacy-stream work would join it, which
+ * invalidates those captures (the caller answers CAPTURE_IMPLICIT).
+ */
+bool fc_capture_blocks_legacy(struct fc_ctx *c);
+/* @q (a stream that waits on an event of @cap) joins it; an error if it cannot. */
+CUresult fc_capture_join(struct fc_queue *q, struct fc_capture *cap);
+void fc_op_free_graph(struct fc_op *op);
+/* A kernel node takes new parameters (cuGraph[Exec]KernelNodeSetParams); fc_module.c. */
+CUresult fc_kernel_node_set(struct fc_op *op, const CUDA_KERNEL_NODE_PARAMS *p);
+
 /* Wait (releasing fc_lock) until @op completed; the caller holds a reference. */
 void fc_op_wait(struct fc_op *op);
 

@@ -914,12 +914,52 @@ static CUresult launch(const char *call, CUfunction f, const uint32_t grid[3],
 		return CUDA_ERROR_NOT_SUPPORTED;
 	}
 	op->kernel.def = def;
+	op->kernel.handle = f;
 	memcpy(op->kernel.grid, grid, sizeof(op->kernel.grid));
 	memcpy(op->kernel.block, block, sizeof(op->kernel.block));
 	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++)
 		op->kernel.globals[i] = mod->global_mem[i] ? mod->global_mem[i]->base : 0;
 	/* accepted: a fault is what later calls report */
 	return fc_submit(q, op, false);
+}
+
+CUresult fc_kernel_node_set(struct fc_op *op, const CUDA_KERNEL_NODE_PARAMS *p)
+{
+	static const char call[] = "cuGraphKernelNodeSetParams";
+	CUfunction f = p->func ? p->func : (CUfunction)p->kern;
+	const uint32_t grid[3] = { p->gridDimX, p->gridDimY, p->gridDimZ };
+	const uint32_t block[3] = { p->blockDimX, p->blockDimY, p->blockDimZ };
+	uint8_t *buf;
+	CUresult r;
+
+	if (!f)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *fn = find_func(f);
+	struct fc_kernel *k = fn ? NULL : find_kernel(f);
+	if (!fn && !k)
+		return fc_forged(call, "function or kernel", CUDA_ERROR_INVALID_HANDLE);
+	const struct fc_kernel_def *def = fn ? fn->def : k->def;
+	struct fc_module *mod = fn ? fn->mod : k->lib;
+	for (int i = 0; i < 3; i++)
+		if (!grid[i] || !block[i])
+			return CUDA_ERROR_INVALID_VALUE;
+	if (!(buf = calloc(1, def->param_bytes ? def->param_bytes : 1)))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	if ((r = pack_params(def, p->kernelParams, p->extra, buf))) {
+		free(buf);
+		return r;
+	}
+	free(op->kernel.params);
+	free(op->kernel.argv);
+	op->kernel.argv = NULL;
+	op->kernel.params = buf;
+	op->kernel.def = def;
+	op->kernel.handle = f;
+	memcpy(op->kernel.grid, grid, sizeof(op->kernel.grid));
+	memcpy(op->kernel.block, block, sizeof(op->kernel.block));
+	for (unsigned i = 0; i < FC_MAX_GLOBALS; i++)
+		op->kernel.globals[i] = mod->global_mem[i] ? mod->global_mem[i]->base : 0;
+	return CUDA_SUCCESS;
 }
 
 FC_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,

@@ -73,10 +73,14 @@ void fc_op_unref(struct fc_op *op)
 	if (--op->refs > 0)
 		return;
 	drop_deps(op);
-	if (op->kind == FC_OP_KERNEL)
+	if (op->kind == FC_OP_KERNEL) {
 		free(op->kernel.params);
+		free(op->kernel.argv);
+	}
 	else if (op->kind == FC_OP_COPY)
 		free(op->copy.staged);
+	else if (op->kind == FC_OP_GRAPH)
+		fc_op_free_graph(op);
 	free(op);
 }
 
@@ -148,6 +152,65 @@ static void queue_free(struct fc_queue *q)
 	free(q);
 }
 
+bool fc_op_execute(struct fc_op *op, CUresult sticky, uint64_t *fault)
+{
+	bool ok = true;
+
+	switch (op->kind) {
+	case FC_OP_KERNEL:
+		if (!sticky)
+			ok = fc_run_kernel(op, fault);
+		break;
+	case FC_OP_COPY:
+		if (!sticky)
+			ok = fc_run_copy(op, fault);
+		break;
+	case FC_OP_MEMSET:
+		if (!sticky)
+			ok = fc_run_memset(op, fault);
+		break;
+	case FC_OP_WAIT_VALUE:
+	case FC_OP_WRITE_VALUE:
+		if (!sticky)
+			ok = fc_run_value(op, fault);
+		break;
+	case FC_OP_RECORD:
+		clock_gettime(CLOCK_MONOTONIC, &op->when);
+		break;
+	case FC_OP_WAIT:
+		break;
+	/*
+	 * As the real driver does (tests/gpu/probe-fault.sh on an
+	 * H200): after a fault a host function is no longer called,
+	 * while a stream callback is, and is told the error.
+	 */
+	case FC_OP_HOST_FN:
+		if (!sticky)
+			op->host.fn(op->host.user);
+		break;
+	case FC_OP_CALLBACK:
+		op->host.cb(op->host.handle, sticky, op->host.user);
+		break;
+	case FC_OP_GRAPH:
+		/*
+		 * The nodes in capture order: a topological order of the
+		 * captured graph, so one valid schedule of it.  Each node runs
+		 * as part of this launch (its queue, its submission number).
+		 */
+		for (unsigned i = 0; i < op->graph.n && ok; i++) {
+			struct fc_op *node = op->graph.nodes[i];
+
+			node->q = op->q;
+			node->seq = op->seq;
+			ok = fc_op_execute(node, fc_sticky, fault);
+			if (!ok)
+				op->call = node->kind == FC_OP_KERNEL ? node->kernel.def->decl : node->call;
+		}
+		break;
+	}
+	return ok;
+}
+
 /*
  * Run @op, which is at the head of its queue and whose dependencies are
  * done.  Called and returns with fc_lock held; releases it meanwhile.
@@ -162,44 +225,8 @@ static void run(struct fc_queue *q, struct fc_op *op)
 	FC_UNLOCK();
 	if (fc_op_delay_us && !cancelled)
 		delay();
-	if (!cancelled) {
-		switch (op->kind) {
-		case FC_OP_KERNEL:
-			if (!sticky)
-				ok = fc_run_kernel(op, &fault);
-			break;
-		case FC_OP_COPY:
-			if (!sticky)
-				ok = fc_run_copy(op, &fault);
-			break;
-		case FC_OP_MEMSET:
-			if (!sticky)
-				ok = fc_run_memset(op, &fault);
-			break;
-		case FC_OP_WAIT_VALUE:
-		case FC_OP_WRITE_VALUE:
-			if (!sticky)
-				ok = fc_run_value(op, &fault);
-			break;
-		case FC_OP_RECORD:
-			clock_gettime(CLOCK_MONOTONIC, &op->when);
-			break;
-		case FC_OP_WAIT:
-			break;
-		/*
-		 * As the real driver does (tests/gpu/probe-fault.sh on an
-		 * H200): after a fault a host function is no longer called,
-		 * while a stream callback is, and is told the error.
-		 */
-		case FC_OP_HOST_FN:
-			if (!sticky)
-				op->host.fn(op->host.user);
-			break;
-		case FC_OP_CALLBACK:
-			op->host.cb(op->host.handle, sticky, op->host.user);
-			break;
-		}
-	}
+	if (!cancelled)
+		ok = fc_op_execute(op, sticky, &fault);
 	FC_LOCK();
 	if (!ok && !atomic_load(&q->cancelled) && fc_sticky == CUDA_SUCCESS) {
 		/* the call was accepted long ago; the fault is what later calls report */
@@ -321,6 +348,13 @@ static CUresult legacy_rules(struct fc_queue *q, struct fc_op *op)
 
 	if (!c)
 		return CUDA_SUCCESS;
+	/*
+	 * Legacy-stream work would wait for a capturing blocking stream: the
+	 * real driver refuses it and invalidates that capture (cuda.h,
+	 * CUDA_ERROR_STREAM_CAPTURE_IMPLICIT).
+	 */
+	if (q->kind == FC_QUEUE_LEGACY && fc_capture_blocks_legacy(c))
+		return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
 	if (q->kind == FC_QUEUE_LEGACY) {
 		for (struct fc_queue *b = c->queues; b && !r; b = b->ctx_next)
 			if (b != q && b->blocking && b->tail)
@@ -333,7 +367,12 @@ static CUresult legacy_rules(struct fc_queue *q, struct fc_op *op)
 
 CUresult fc_submit(struct fc_queue *q, struct fc_op *op, bool wait)
 {
-	CUresult r = legacy_rules(q, op);
+	CUresult r;
+
+	/* A capturing stream records work instead of running it (fc_graph.c). */
+	if (q->cap)
+		return fc_capture_add(q, op, wait);
+	r = legacy_rules(q, op);
 
 	if (!r && !q->has_thread)
 		r = start_thread(q);

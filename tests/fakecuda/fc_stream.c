@@ -104,6 +104,22 @@ static CUresult find_event(const char *call, CUevent h, struct fc_event **out)
 
 /* ------------------------------------------------------------------ streams */
 
+/*
+ * Waiting for a capturing stream (which runs nothing) is refused and ends
+ * the capture's hope of a graph, as on the real driver; so is waiting for
+ * the legacy stream while a blocking stream captures.
+ */
+static CUresult capture_refuses_wait(struct fc_queue *q)
+{
+	if (q->cap) {
+		fc_capture_invalidate(q->cap);
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
+	if (q->kind == FC_QUEUE_LEGACY && q->ctx && fc_capture_blocks_legacy(q->ctx))
+		return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+	return CUDA_SUCCESS;
+}
+
 static CUresult stream_create(CUstream *ph, unsigned int flags, int priority)
 {
 	struct fc_ctx *c;
@@ -198,6 +214,8 @@ static CUresult stream_synchronize(CUstream h)
 
 	if (r || (r = fc_stream_resolve("cuStreamSynchronize", h, NULL, NULL, &q)))
 		return r;
+	if ((r = capture_refuses_wait(q)))
+		return r;
 	fc_queue_sync(q);
 	return fc_sticky;
 }
@@ -213,6 +231,8 @@ static CUresult stream_query(CUstream h)
 	CUresult r = fc_check_init();
 
 	if (r || (r = fc_stream_resolve("cuStreamQuery", h, NULL, NULL, &q)))
+		return r;
+	if ((r = capture_refuses_wait(q)))
 		return r;
 	return fc_queue_busy(q) ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
 }
@@ -250,10 +270,22 @@ static CUresult stream_wait_event(CUstream h, CUevent he, unsigned int flags)
 
 	if (r || (r = fc_stream_resolve(call, h, NULL, NULL, &q)) || (r = find_event(call, he, &e)))
 		return r;
-	if (flags == CU_EVENT_WAIT_EXTERNAL)	/* only meaningful while capturing, which never happens here */
-		return CUDA_ERROR_ILLEGAL_STATE;
+	if (flags == CU_EVENT_WAIT_EXTERNAL)	/* external event nodes are not modelled */
+		return q->cap ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_ILLEGAL_STATE;
 	if (flags != CU_EVENT_WAIT_DEFAULT)
 		return CUDA_ERROR_INVALID_VALUE;
+	/*
+	 * Capture: waiting on an event recorded in a capture joins it (a fork,
+	 * or the join back); a capturing stream may not wait on work outside
+	 * its capture (cuda.h: CUDA_ERROR_STREAM_CAPTURE_ISOLATION).
+	 */
+	struct fc_capture *cap = fc_capture_find(e->cap_id);
+	if (cap)
+		return fc_capture_join(q, cap);
+	if (q->cap) {
+		fc_capture_invalidate(q->cap);
+		return CUDA_ERROR_STREAM_CAPTURE_ISOLATION;
+	}
 	/* the record as of now; a later cuEventRecord does not move this wait */
 	if (!e->last || e->last->done)
 		return CUDA_SUCCESS;
@@ -343,6 +375,16 @@ CUresult fc_event_record(const char *call, CUevent h, CUstream s)
 
 	if (r || (r = find_event(call, h, &e)) || (r = fc_stream_resolve(call, s, NULL, NULL, &q)))
 		return r;
+	/* In a capture a record is a point of the graph, for streams that wait on it. */
+	if (q->cap) {
+		if (fc_capture_invalid(q->cap))
+			return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+		e->cap_id = fc_capture_id(q->cap);
+		return CUDA_SUCCESS;
+	}
+	if (q->kind == FC_QUEUE_LEGACY && q->ctx && fc_capture_blocks_legacy(q->ctx))
+		return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+	e->cap_id = 0;
 	struct fc_op *op = fc_op_new(FC_OP_RECORD, call);
 	if (!op)
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -390,6 +432,8 @@ static CUresult event_query(CUevent h)
 
 	if (r || (r = find_event("cuEventQuery", h, &e)))
 		return r;
+	if (fc_capture_find(e->cap_id))	/* recorded in a capture that goes on: no work behind it */
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 	if (fc_sticky)
 		return fc_sticky;
 	return e->last && !e->last->done ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;

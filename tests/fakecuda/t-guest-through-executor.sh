@@ -22,6 +22,8 @@ for rt in static shared; do
 done
 "$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
 	-o "$tmp/occupancy" tests/cuda/occupancy.cu || { echo "nvcc failed"; exit 1; }
+"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$tmp/graphs" tests/cuda/graphs.cu || { echo "nvcc failed"; exit 1; }
 
 # A private socket, so that the executor started here (with the double) is
 # the one the program talks to.
@@ -77,4 +79,16 @@ FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/guest_static"
 # the driver runs no host function after a fault, so the wake-up the worker
 # armed never comes (seen on an H200); it must look at its waits anyway.
 FAKECUDA_OP_DELAY_US=100000 run "^PASSED" "$tmp/guest_static" fault
+# Stream capture and graphs (tests/cuda/graphs.cu): captured work runs only
+# when the graph is launched, and the capture-mode rules the shim keeps.
+run "^PASSED" "$tmp/graphs"
+FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/graphs"
+for want in "cuStreamSynchronize of the capturing stream: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED" \
+	"end after the synchronize: CUDA_ERROR_STREAM_CAPTURE_INVALIDATED" \
+	"cuMemAlloc in another thread during a global capture: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED" \
+	"cuMemAlloc in another thread during a thread-local capture: CUDA_SUCCESS" \
+	"end after the relaxed allocation: CUDA_SUCCESS" \
+	"memset on the legacy stream: CUDA_ERROR_STREAM_CAPTURE_IMPLICIT"; do
+	run "^mode: $want\$" "$tmp/graphs"
+done
 exit $status

@@ -81,6 +81,37 @@ def main(out):
                       + b"\x00" * 8, flags=0),
         "sync": rec(27, b"", flags=REPLY | 2),
         "limits": rec(28, struct.pack("<IIQ", 0, 0, 0)) + rec(30, b""),
+        # Stream capture and graphs (ops 180-188): a capture on a created
+        # stream, a memset captured into it, instantiate, launch, update,
+        # upload, destroy; and the same ids on the legacy stream.
+        "capture_graph": rec(90, struct.pack("<QIi", 100, 1, 0), flags=0)
+        + rec(180, struct.pack("<QII", 100, 2, 0))
+        + rec(47, struct.pack("<QQQQQII", 0, 100, 16, 0, 0, 7, 4), flags=0)
+        + rec(181, struct.pack("<QQII", 100, 400, 0, 0))
+        + rec(184, struct.pack("<QQQ", 400, 401, 0))
+        + rec(186, struct.pack("<QQ", 401, 100), flags=0)
+        + rec(187, struct.pack("<QQ", 401, 100), flags=0)
+        + rec(188, struct.pack("<QQ", 401, 400))
+        + rec(185, struct.pack("<Q", 401), flags=0)
+        + rec(183, struct.pack("<Q", 400), flags=0),
+        "graph_nodes": rec(90, struct.pack("<QIi", 100, 1, 0), flags=0)
+        + rec(180, struct.pack("<QII", 100, 2, 0))
+        + rec(47, struct.pack("<QQQQQII", 0, 100, 16, 0, 0, 7, 4), flags=0)
+        + rec(181, struct.pack("<QQII", 100, 410, 0, 0))
+        + rec(189, struct.pack("<Q", 410))
+        + rec(190, struct.pack("<QQ", 410, 0) + bulk(0, 4096))
+        + rec(191, struct.pack("<QQQQIIIIIIII", 410, 0, 0, 301, 1, 1, 1, 1, 1, 1, 0, 8)
+              + b"\x00" * 8),
+        "graph_host_func": rec(90, struct.pack("<QIi", 100, 1, 0), flags=0)
+        + rec(180, struct.pack("<QII", 100, 2, 0))
+        + rec(192, struct.pack("<QQ", 100, 7), flags=0)
+        + rec(181, struct.pack("<QQII", 100, 420, 0, 0))
+        + rec(193, struct.pack("<QQ", 7, 1), flags=0, ctx=0),
+        "capture_legacy": rec(180, struct.pack("<QII", 1, 0, 0))
+        + rec(181, struct.pack("<QQII", 1, 402, 1, 0)),
+        "graph_create": rec(182, struct.pack("<QII", 403, 0, 0), flags=0)
+        + rec(184, struct.pack("<QQQ", 403, 404, 8))
+        + rec(186, struct.pack("<QQ", 404, 0), flags=0),
         "goodbye": rec(2, b"", flags=0, ctx=0),
         # Extended launches (110): PDL + cluster attributes, then a launch
         # completion event naming event 200, then 8 parameter bytes.

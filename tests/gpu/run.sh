@@ -8,7 +8,8 @@
 #    through vgpu (shim -> local transport -> executor -> the NVIDIA driver);
 #    every check must pass and the checksums of both runs must be equal;
 # 2. the sticky-fault case through vgpu; the multi-threaded programs and the
-#    VMM pool / stream-ordered allocation program, natively and through vgpu;
+#    VMM pool / stream-ordered allocation program and graphs.cu, natively and
+#    through vgpu, compared;
 # 3. every occupancy answer, and cuBLAS SGEMM/GemmEx results, natively and
 #    through vgpu, compared line by line;
 # 4. cuInit with no executor: an error, and one log line saying why;
@@ -102,6 +103,24 @@ result "cublas_gemm through vgpu" $src
 nres=$(echo "$native" | grep '^sgemm\|^gemmex') sres=$(echo "$shim" | grep '^sgemm\|^gemmex')
 [ -n "$nres" ] && [ "$nres" = "$sres" ]
 result "cublas_gemm: SGEMM and GemmEx results bit-identical to native" $?
+# Stream capture and graphs (tests/cuda/graphs.cu): every check natively and
+# through vgpu, the same checksum, and the same answer, line by line, to
+# every call made during a capture ("mode:" lines).
+bin=$B/tests/cuda/graphs
+native=$(timeout 300 "$bin" 2>&1); nrc=$?
+shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | grep -v '^mode:' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | grep -v '^mode:' | sed "s/^/   vgpu: /"
+result "graphs natively" $nrc
+result "graphs through vgpu" $src
+nsum=$(echo "$native" | sed -n 's/^checksum //p') ssum=$(echo "$shim" | sed -n 's/^checksum //p')
+echo "   checksums: native $nsum, vgpu $ssum"
+[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+result "graphs: results identical to native" $?
+diff <(echo "$native" | grep '^mode:') <(echo "$shim" | grep '^mode:') | sed 's/^/   native< >vgpu: /'
+[ "$(echo "$native" | grep -c '^mode:')" -gt 0 ] &&
+	[ "$(echo "$native" | grep '^mode:')" = "$(echo "$shim" | grep '^mode:')" ]
+result "graphs: every capture-mode answer as native" $?
 
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \

@@ -10,8 +10,10 @@ cd "$(dirname "$0")/../.."
 B=${B:-build}
 NVCC=${NVCC:-${CUDA_HOME:-/usr/local/cuda}/bin/nvcc}
 [ -x "$NVCC" ] || { echo "SKIP: nvcc not found: the guest program cannot be built here"; exit 77; }
-make -s "$B/tests/cuda/concurrency" "$B/fakecuda/libcuda.so.1" all >/dev/null || exit 1
+make -s "$B/tests/cuda/concurrency" "$B/tests/cuda/graphs" "$B/fakecuda/libcuda.so.1" all >/dev/null ||
+	exit 1
 prog=$PWD/$B/tests/cuda/concurrency
+graphs=$PWD/$B/tests/cuda/graphs
 
 tmp=$(mktemp -d /tmp/vgpu-concurrency.XXXXXX)
 exe=
@@ -40,6 +42,14 @@ for run in 64M 4M 512K 4M-delayed; do
 	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/out-$run"; then
 		echo "FAIL: channel of $run: exit $rc"
 		sed "s/^/   executor: /" "$tmp/executor-$run.log"
+		status=1
+	fi
+	# Capture and graphs on the same channel (tests/cuda/graphs.cu).
+	LD_LIBRARY_PATH=$B/lib "$graphs" >"$tmp/graphs-$run" 2>&1
+	rc=$?
+	grep -v '^ok' "$tmp/graphs-$run" | grep -v '^mode:' | sed "s/^/   $run graphs: /"
+	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/graphs-$run"; then
+		echo "FAIL: graphs on a channel of $run: exit $rc"
 		status=1
 	fi
 	kill $exe; wait $exe 2>/dev/null; exe=

@@ -28,6 +28,9 @@ static struct vgpu_cq_consumer cons;
 #define THREAD	1u
 #define NO_SEQ	SIZE_MAX
 
+/* The guest thread the next records name (another one for the capture cases). */
+static uint32_t rec_thread = THREAD;
+
 /*
  * Submit one record and run it; the answer's status (or the kept error for
  * async calls).  With @seq_off, the uint64_t there receives the record's
@@ -49,7 +52,7 @@ static uint32_t call_seq(uint16_t op, uint16_t flags, uint32_t ctx, const void *
 	h->flags = flags;
 	h->tag = pos + 1;
 	h->ctx = ctx;
-	h->thread = THREAD;
+	h->thread = rec_thread;
 	memcpy(h + 1, args, len);
 	if (seq_off != NO_SEQ) {
 		uint64_t seq = pos + 1;
@@ -63,7 +66,7 @@ static uint32_t call_seq(uint16_t op, uint16_t flags, uint32_t ctx, const void *
 	/* Answers that wait for GPU work come when it is done. */
 	vgpu_session_drain(&s);
 	if (!(flags & VGPU_CMD_F_REPLY))
-		return vgpu_take_error(&s, THREAD, ctx, VGPU_KEPT_ANY_STREAM);
+		return vgpu_take_error(&s, rec_thread, ctx, VGPU_KEPT_ANY_STREAM);
 	if (!vgpu_cq_pop(&cons, &e) || e.tag != pos + 1)
 		return 0xfffffffe;
 	if (ans)
@@ -338,6 +341,182 @@ int main(void)
 		   sizeof(st), NULL) == CUDA_SUCCESS);
 	CHECK(vgpu_take_error(&s, THREAD, CTX, 4242) == CUDA_ERROR_INVALID_VALUE);
 	CHECK(vgpu_take_error(&s, THREAD + 1, CTX, 0) == CUDA_ERROR_LAUNCH_FAILED);
+
+	/*
+	 * Capture and graphs: bad modes and ids, work that must not be
+	 * captured, a destroyed executable graph, another guest thread's stream.
+	 */
+	struct vgpu_stream_create_args cap_sc = { .id = 300 };
+	CHECK(ASYNC(VGPU_OP_STREAM_CREATE, cap_sc) == CUDA_SUCCESS);
+	struct vgpu_capture_begin_args cb = { .stream = 300, .mode = 7 };
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_ERROR_INVALID_VALUE);
+	cb.mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+	cb.stream = 4242;
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_ERROR_INVALID_HANDLE);
+	cb.stream = 100;	/* an event */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_ERROR_INVALID_HANDLE);
+	cb.stream = VGPU_STREAM_LEGACY;
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+	cb.stream = 300;
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_ERROR_ILLEGAL_STATE);
+	/* Captured copies may not refer to record bytes or bulk slots; no event of ours on it. */
+	struct {
+		struct vgpu_memcpy_htod_inline_args a;
+		uint8_t data[32];
+	} cap_inl = { { dptr, 300, 32 }, { 0 } };
+	CHECK(SYNC(VGPU_OP_MEMCPY_HTOD_INLINE, cap_inl) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+	struct vgpu_memcpy_dtoh_args cap_d2h = { .src = dptr, .stream = 300, .dst = { 0, 64 } };
+	CHECK(SYNC(VGPU_OP_MEMCPY_DTOH, cap_d2h) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+	struct vgpu_stream_args cap_st = { .stream = 300 };
+	CHECK(SYNC(VGPU_OP_STREAM_SYNCHRONIZE, cap_st) == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+	/*
+	 * The refusals left the driver's capture alone (the shim invalidates
+	 * captures by the mode rules and says so at the end): it ends with an
+	 * empty graph, which the guest can destroy.
+	 */
+	struct vgpu_capture_end_args ce = { .stream = 300, .graph_id = 310 };
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_ILLEGAL_STATE);
+	struct vgpu_graph_args empty = { .id = 310 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_DESTROY, empty) == CUDA_SUCCESS);
+	/* A memset captured, not run: it runs when the graph is launched. */
+	memset((void *)(uintptr_t)dptr, 0, 64);	/* the double's device memory is host memory */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	struct vgpu_memset_args cap_ms = { .dst = dptr, .stream = 300, .width = 16, .value = 5,
+					   .elem_size = 4 };
+	CHECK(ASYNC(VGPU_OP_MEMSET, cap_ms) == CUDA_SUCCESS);
+	ce.graph_id = CTX;	/* an id in use: the capture ends all the same */
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_ILLEGAL_STATE);
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_MEMSET, cap_ms) == CUDA_SUCCESS);
+	ce.graph_id = 301;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
+	CHECK(((uint32_t *)(uintptr_t)dptr)[0] == 0);
+	/* Nodes: bad graphs and places; a memset node has no kernel parameters to set. */
+	struct vgpu_graph_args gn = { .id = 4242 };
+	CHECK(SYNC(VGPU_OP_GRAPH_GET_NODES, gn) == CUDA_ERROR_INVALID_VALUE);
+	gn.id = 301;
+	CHECK(call(VGPU_OP_GRAPH_GET_NODES, VGPU_CMD_F_REPLY, CTX, &gn, sizeof(gn), &ans) ==
+	      CUDA_SUCCESS);
+	CHECK(ans.len >= 8 && *(uint64_t *)ans.data == 1);
+	struct vgpu_graph_node_args na = { .graph = 301, .index = 1 };
+	CHECK(SYNC(VGPU_OP_GRAPH_NODE_GET, na) == CUDA_ERROR_INVALID_VALUE);	/* one node only */
+	na.index = ~0ull;
+	CHECK(SYNC(VGPU_OP_GRAPH_NODE_GET, na) == CUDA_ERROR_INVALID_VALUE);
+	na.index = 0;
+	na.out = (struct vgpu_bulk_ref){ bulk_size - 8, 64 };	/* outside bulk: unused for a memset */
+	CHECK(call(VGPU_OP_GRAPH_NODE_GET, VGPU_CMD_F_REPLY, CTX, &na, sizeof(na), &ans) ==
+	      CUDA_SUCCESS);
+	CHECK(*(uint32_t *)ans.data == CU_GRAPH_NODE_TYPE_MEMSET);
+	struct {
+		struct vgpu_kernel_node_set_args a;
+		uint8_t p[32];
+	} ks = { { .graph = 301, .index = 0, .k = { .func = 4242, .grid = { 1, 1, 1 },
+						     .block = { 1, 1, 1 }, .param_size = 32 } },
+		 { 0 } };
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
+	ks.a.k.func = 100;	/* an event */
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
+	ks.a.k.param_size = 1u << 20;	/* more than the record carries */
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_VALUE);
+	ks.a.k.param_size = 32;
+	ks.a.exec = 4242;
+	CHECK(SYNC(VGPU_OP_GRAPH_KERNEL_NODE_SET, ks) == CUDA_ERROR_INVALID_HANDLE);
+	/* Instantiate: not a graph, a reused exec id, flags that are not offered. */
+	struct vgpu_graph_instantiate_args gi = { .graph = 100, .exec_id = 302 };
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_INVALID_VALUE);
+	gi.graph = 301;
+	gi.exec_id = 301;
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_INVALID_VALUE);
+	gi.exec_id = 302;
+	gi.flags = 1u << 20;
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_INVALID_VALUE);
+	gi.flags = CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH;
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_NOT_SUPPORTED);
+	gi.flags = 0;
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_SUCCESS);
+	/* Launch: unknown exec, a graph where an exec is expected, an unknown stream; then for real. */
+	struct vgpu_graph_launch_args gl = { .exec = 4242, .stream = 300 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_LAUNCH, gl) == CUDA_ERROR_INVALID_VALUE);
+	gl.exec = 301;
+	CHECK(ASYNC(VGPU_OP_GRAPH_LAUNCH, gl) == CUDA_ERROR_INVALID_VALUE);
+	gl.exec = 302;
+	gl.stream = 4242;
+	CHECK(ASYNC(VGPU_OP_GRAPH_LAUNCH, gl) == CUDA_ERROR_INVALID_HANDLE);
+	gl.stream = 300;
+	CHECK(ASYNC(VGPU_OP_GRAPH_UPLOAD, gl) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_GRAPH_LAUNCH, gl) == CUDA_SUCCESS);
+	CHECK(SYNC(VGPU_OP_STREAM_SYNCHRONIZE, cap_st) == CUDA_SUCCESS);
+	CHECK(((uint32_t *)(uintptr_t)dptr)[0] == 5 && ((uint32_t *)(uintptr_t)dptr)[15] == 5);
+	/* Update: unknown ids; an update from the same graph succeeds. */
+	struct vgpu_graph_update_args gu = { .exec = 4242, .graph = 301 };
+	CHECK(SYNC(VGPU_OP_GRAPH_EXEC_UPDATE, gu) == CUDA_ERROR_INVALID_VALUE);
+	gu.exec = 302;
+	gu.graph = 302;
+	CHECK(SYNC(VGPU_OP_GRAPH_EXEC_UPDATE, gu) == CUDA_ERROR_INVALID_VALUE);
+	gu.graph = 301;
+	CHECK(SYNC(VGPU_OP_GRAPH_EXEC_UPDATE, gu) == CUDA_SUCCESS);
+	/* A destroyed executable graph is gone: launching or destroying it again is an error. */
+	struct vgpu_graph_args gd = { .id = 302 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_EXEC_DESTROY, gd) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_GRAPH_LAUNCH, gl) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(ASYNC(VGPU_OP_GRAPH_EXEC_DESTROY, gd) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(ASYNC(VGPU_OP_GRAPH_DESTROY, gd) == CUDA_ERROR_INVALID_VALUE);	/* not a graph */
+	gd.id = 301;
+	CHECK(ASYNC(VGPU_OP_GRAPH_EXEC_DESTROY, gd) == CUDA_ERROR_INVALID_VALUE);	/* a graph */
+	CHECK(ASYNC(VGPU_OP_GRAPH_DESTROY, gd) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_GRAPH_DESTROY, gd) == CUDA_ERROR_INVALID_VALUE);
+	/* Create: a reused id, flags; a good one stays until the session ends. */
+	struct vgpu_graph_create_args gc = { .id = CTX };
+	CHECK(ASYNC(VGPU_OP_GRAPH_CREATE, gc) == CUDA_ERROR_INVALID_VALUE);
+	gc.id = 303;
+	gc.flags = 1;
+	CHECK(ASYNC(VGPU_OP_GRAPH_CREATE, gc) == CUDA_ERROR_INVALID_VALUE);
+	gc.flags = 0;
+	CHECK(ASYNC(VGPU_OP_GRAPH_CREATE, gc) == CUDA_SUCCESS);
+	/* Captured work the driver refused (kept on the stream): the capture yields no graph. */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	vgpu_keep_error(&s, THREAD, CTX, 300, CUDA_ERROR_INVALID_VALUE);
+	ce.graph_id = 307;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+	CHECK(vgpu_take_error(&s, THREAD, CTX, 300) == CUDA_SUCCESS);
+	CHECK(!vgpu_idmap_find(&s.handles, 307));
+	/* Graph host functions: only into a capture; answers for runs never asked are ignored. */
+	struct vgpu_graph_host_func_args gh = { .stream = 4242, .cookie = 9 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) == CUDA_ERROR_INVALID_HANDLE);
+	gh.stream = 300;
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) == CUDA_ERROR_INVALID_VALUE);	/* not capturing */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_FUNC, gh) ==
+	      (s.host_flags ? CUDA_SUCCESS : CUDA_ERROR_NOT_SUPPORTED));
+	struct vgpu_msg_graph_host_func ghd = { .cookie = 9, .run = 1 };
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_DONE, ghd) == CUDA_SUCCESS);
+	ghd.cookie = 12345;
+	ghd.run = ~0ull;
+	CHECK(ASYNC(VGPU_OP_GRAPH_HOST_DONE, ghd) == CUDA_SUCCESS);
+	ce.graph_id = 308;
+	ce.invalidated = 0;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
+	/* The guest invalidated the capture: it ends, and no graph gets the id. */
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	ce.graph_id = 304;
+	ce.invalidated = 1;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+	gi.graph = 304;
+	gi.exec_id = 305;
+	CHECK(SYNC(VGPU_OP_GRAPH_INSTANTIATE, gi) == CUDA_ERROR_INVALID_VALUE);
+	/* Another guest thread's per-thread stream is its own: ending "its" capture finds none. */
+	cb.stream = VGPU_STREAM_PER_THREAD;
+	rec_thread = THREAD + 5;
+	CHECK(SYNC(VGPU_OP_STREAM_BEGIN_CAPTURE, cb) == CUDA_SUCCESS);
+	rec_thread = THREAD;
+	ce = (struct vgpu_capture_end_args){ .stream = VGPU_STREAM_PER_THREAD, .graph_id = 306 };
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_ERROR_ILLEGAL_STATE);
+	rec_thread = THREAD + 5;
+	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
+	rec_thread = THREAD;
 
 	/* After all that the session still works. */
 	d2h.dst = (struct vgpu_bulk_ref){ 4096, 64 };
