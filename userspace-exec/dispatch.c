@@ -93,6 +93,15 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_EVENT_SYNCHRONIZE, vgpu_exec_event_synchronize, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_QUERY, vgpu_exec_event_query, struct vgpu_event_args, IN_CTX),
 	OP(VGPU_OP_EVENT_ELAPSED, vgpu_exec_event_elapsed, struct vgpu_event_elapsed_args, IN_CTX),
+	/* host-mem: pitched memory and 2D copies */
+	OP(VGPU_OP_MEM_ALLOC_PITCH, vgpu_exec_mem_alloc_pitch, struct vgpu_mem_alloc_pitch_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_HTOD, vgpu_exec_memcpy_2d_htod, struct vgpu_memcpy_2d_htod_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_DTOH, vgpu_exec_memcpy_2d_dtoh, struct vgpu_memcpy_2d_dtoh_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_DTOD, vgpu_exec_memcpy_2d_dtod, struct vgpu_memcpy_2d_dtod_args,
+	   IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

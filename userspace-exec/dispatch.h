@@ -76,6 +76,18 @@ CUresult vgpu_exec_event_synchronize(struct vgpu_session *s, struct vgpu_call *c
 CUresult vgpu_exec_event_query(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c);
 
+/* Pitched memory and 2D copies (exec_memory_2d.c). */
+CUresult vgpu_exec_mem_alloc_pitch(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_htod(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_dtoh(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_dtod(struct vgpu_session *s, struct vgpu_call *c);
+/*
+ * @height rows of @width bytes, @pitch apart from @p, lie inside one device
+ * allocation (overflow-safe; nonzero width and height).
+ */
+bool vgpu_exec_device_region_ok(struct vgpu_session *s, uint64_t p, uint64_t pitch,
+				uint64_t width, uint64_t height);
+
 /* Helpers for handlers. */
 
 /* The object of @type (or, for VGPU_OBJ_FUNCTION, a kernel) named @id, or NULL. */

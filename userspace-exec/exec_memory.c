@@ -225,6 +225,17 @@ CUresult vgpu_exec_memset(struct vgpu_session *s, struct vgpu_call *c)
 	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
 	st = xs->h;
+	if (a->height) {
+		uint64_t row;
+
+		/* A 2D region: every row inside one allocation, whatever the pitch says. */
+		if (!a->width)
+			return CUDA_SUCCESS;
+		if ((a->elem_size != 1 && a->elem_size != 2 && a->elem_size != 4) ||
+		    __builtin_mul_overflow(a->width, (uint64_t)a->elem_size, &row) ||
+		    !vgpu_exec_device_region_ok(s, a->dst, a->dst_pitch, row, a->height))
+			return CUDA_ERROR_INVALID_VALUE;
+	}
 	if (a->height == 0) {
 		switch (a->elem_size) {
 		case 1:

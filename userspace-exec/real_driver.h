@@ -99,7 +99,11 @@
 	X(MemAllocHost, "cuMemAllocHost_v2", PFN_cuMemAllocHost_v3020)			\
 	X(MemFreeHost, "cuMemFreeHost", PFN_cuMemFreeHost_v2000)			\
 	X(StreamGetFlags, "cuStreamGetFlags", PFN_cuStreamGetFlags_v5050)		\
-	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)
+	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)			\
+	X(MemAllocPitch, "cuMemAllocPitch_v2", PFN_cuMemAllocPitch_v3020)		\
+	X(Memcpy2DAsync, "cuMemcpy2DAsync_v2", PFN_cuMemcpy2DAsync_v3020)		\
+	X(MemGetAddressRange, "cuMemGetAddressRange_v2", PFN_cuMemGetAddressRange_v3020) \
+	X(PointerGetAttribute, "cuPointerGetAttribute", PFN_cuPointerGetAttribute_v4000)
 
 struct vgpu_real_driver {
 	void *handle;

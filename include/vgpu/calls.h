@@ -104,6 +104,12 @@ enum vgpu_opcode {
 	VGPU_OP_EVENT_QUERY		= 104,
 	VGPU_OP_EVENT_ELAPSED		= 105,
 
+	/* Pitched memory and 2D copies (host-mem). */
+	VGPU_OP_MEM_ALLOC_PITCH		= 140,
+	VGPU_OP_MEMCPY_2D_HTOD		= 141,
+	VGPU_OP_MEMCPY_2D_DTOH		= 142,
+	VGPU_OP_MEMCPY_2D_DTOD		= 143,
+
 	VGPU_OP_COUNT
 };
 
@@ -356,6 +362,58 @@ struct vgpu_event_args {
 struct vgpu_event_elapsed_args {
 	uint64_t start;
 	uint64_t end;
+};
+
+/*
+ * MEM_ALLOC_PITCH: cuMemAllocPitch.  The executor asks the real driver, so
+ * the pitch is the device's own; answered {dptr, pitch}.
+ */
+struct vgpu_mem_alloc_pitch_args {
+	uint64_t width;		/* bytes */
+	uint64_t height;
+	uint32_t elem_size;	/* 4, 8 or 16 */
+	uint32_t reserved;
+};
+struct vgpu_mem_alloc_pitch_reply {	/* inline */
+	uint64_t dptr;
+	uint64_t pitch;
+};
+
+/*
+ * 2D copies.  A device region is @height rows of @width bytes, @pitch bytes
+ * apart, starting at its address; the executor checks that it lies inside
+ * one device allocation.  The host side travels through bulk with its rows
+ * packed (its pitch is @width), so len == width * height.
+ *
+ * MEMCPY_2D_HTOD: rows in bulk; asynchronous unless VGPU_CMD_F_REPLY.
+ * MEMCPY_2D_DTOH: always answered, once the rows are in bulk.
+ * MEMCPY_2D_DTOD: asynchronous unless VGPU_CMD_F_REPLY.
+ */
+struct vgpu_memcpy_2d_htod_args {
+	uint64_t dst;
+	uint64_t dst_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
+	struct vgpu_bulk_ref src;
+	uint64_t bulk_seq;
+};
+struct vgpu_memcpy_2d_dtoh_args {
+	uint64_t src;
+	uint64_t src_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
+	struct vgpu_bulk_ref dst;
+};
+struct vgpu_memcpy_2d_dtod_args {
+	uint64_t dst;
+	uint64_t dst_pitch;
+	uint64_t src;
+	uint64_t src_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
 };
 
 #endif /* VGPU_CALLS_H */
