@@ -8,30 +8,72 @@
 
 #include "channel.h"
 #include "context.h"
+#include "host_func.h"
+#include "host_memory.h"
 #include "memory.h"
 #include "shim.h"
 #include "state.h"
+
+/* Within the shim's pinned ranges (host_memory.c): host memory, whatever else it looks like. */
+static bool pinned(const void *p, size_t n)
+{
+	struct vgpu_host_info h;
+
+	return vgpu_host_find((uintptr_t)p, &h) && n <= h.size - ((uintptr_t)p - h.base);
+}
+
+static bool is_host(CUdeviceptr p)
+{
+	return vgpu_host_find((uintptr_t)p, NULL);
+}
+
+static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
+			bool sync);
 
 /*
  * Synchronous host-to-device copies from pageable memory return once the
  * data is staged (CUDA's documented behaviour); the shim also waits for the
  * executor's answer so that errors such as a bad destination are returned.
+ *
+ * From pinned memory, natively the copy engine reads the bytes when the
+ * stream gets there.  Reading them now is the same unless a host function
+ * (including a pending device-to-host copy into pinned memory, which ends
+ * in one) may still write them first: then the bytes are read in stream
+ * order (memory_pinned.c).
  */
 static CUresult htod(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt, bool sync)
 {
 	struct vgpu_stream_ref s;
-	CUresult r = vgpu_stream_ref(st, pt, &s);
+	CUresult r;
 
-	return r ? r : vgpu_copy_htod(dst, src, n, &s, sync);
+	if (is_host(dst))	/* a pinned pointer used as a device pointer (unified addressing) */
+		return unified(dst, (CUdeviceptr)src, n, st, pt, sync);
+	r = vgpu_stream_ref(st, pt, &s);
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle() && vgpu_host_funcs_usable(st, pt))
+		return vgpu_copy_htod_ordered(dst, src, n, &s, st, pt, sync);
+	return vgpu_copy_htod(dst, src, n, &s, sync);
 }
 
-/* Device-to-host copies into pageable memory complete before they return. */
-static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+/*
+ * Device-to-host copies into pageable memory complete before they return.
+ * An asynchronous one into pinned memory returns at once; the bytes are
+ * there when the stream passes the copy (memory_pinned.c).
+ */
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
 {
 	struct vgpu_stream_ref s;
-	CUresult r = vgpu_stream_ref(st, pt, &s);
+	CUresult r;
 
-	return r ? r : vgpu_copy_dtoh(dst, src, n, &s);
+	if (is_host(src))
+		return unified((CUdeviceptr)dst, src, n, st, pt, !async);
+	r = vgpu_stream_ref(st, pt, &s);
+	if (r != CUDA_SUCCESS)
+		return r;
+	if (async && n && dst && pinned(dst, n) && vgpu_host_funcs_usable(st, pt))
+		return vgpu_copy_dtoh_ordered(dst, src, n, &s, st, pt);
+	return vgpu_copy_dtoh(dst, src, n, &s);
 }
 
 /* Device-to-device copies never block the host. */
@@ -39,8 +81,11 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bo
 {
 	struct vgpu_memcpy_dtod_args a = { .dst = dst, .src = src, .len = n };
 	struct vgpu_stream_ref s;
-	CUresult r = vgpu_stream_ref(st, pt, &s);
+	CUresult r;
 
+	if (is_host(dst) || is_host(src))
+		return unified(dst, src, n, st, pt, false);
+	r = vgpu_stream_ref(st, pt, &s);
 	if (r != CUDA_SUCCESS || n == 0)
 		return r;
 	a.stream = s.id;
@@ -69,22 +114,22 @@ CUresult CUDAAPI cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *h, size_t 
 
 CUresult CUDAAPI cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, false);
+	return dtoh(h, d, n, NULL, false, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoH_v2_ptds(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, true);
+	return dtoh(h, d, n, NULL, true, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, false);
+	return dtoh(h, d, n, s, false, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2_ptsz(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, true);
+	return dtoh(h, d, n, s, true, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n)
@@ -114,8 +159,9 @@ CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t 
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync)
 {
-	bool d_dev = vgpu_alloc_find(dst, NULL, NULL, NULL);
-	bool s_dev = vgpu_alloc_find(src, NULL, NULL, NULL);
+	/* The shim's pinned ranges are host memory first: no host address goes out as a device one. */
+	bool d_dev = !is_host(dst) && vgpu_alloc_find(dst, NULL, NULL, NULL);
+	bool s_dev = !is_host(src) && vgpu_alloc_find(src, NULL, NULL, NULL);
 	struct vgpu_stream_ref s;
 	CUresult r;
 
@@ -124,7 +170,7 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st,
 	if (d_dev)
 		return htod(dst, (const void *)src, n, st, pt, sync);
 	if (s_dev)
-		return dtoh((void *)dst, src, n, st, pt);
+		return dtoh((void *)dst, src, n, st, pt, !sync);
 	/* Host to host, in stream order: wait for the stream, then copy. */
 	r = vgpu_stream_ref(st, pt, &s);
 	if (r == CUDA_SUCCESS) {
@@ -160,6 +206,43 @@ CUresult CUDAAPI cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, 
 
 /* ---- memset: asynchronous with respect to the host, whichever form ---- */
 
+/*
+ * A memset of pinned host memory (legal with unified addressing): in stream
+ * order, in the guest, as a host-to-host copy is.
+ */
+static CUresult memset_host(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+			    size_t height, size_t pitch, const struct vgpu_stream_ref *s)
+{
+	struct vgpu_stream_args a = { .stream = s->id };
+	size_t rows = height ? height : 1, row, span;
+	CUresult r;
+
+	if (__builtin_mul_overflow(width, (size_t)elem, &row) ||
+	    (rows > 1 && pitch < row) ||
+	    __builtin_mul_overflow(rows - 1, pitch, &span) ||
+	    __builtin_add_overflow(span, row, &span) || !pinned((const void *)dst, span) ||
+	    dst % elem)
+		return CUDA_ERROR_INVALID_VALUE;
+	r = vgpu_call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
+		      vgpu_ctx_wire(s->ctx), &a, sizeof(a), NULL, 0, NULL);
+	for (size_t y = 0; y < rows && r == CUDA_SUCCESS; y++) {
+		uint8_t *p = (uint8_t *)dst + y * pitch;
+
+		for (size_t x = 0; x < width; x++) {
+			if (elem == 1) {
+				p[x] = (uint8_t)value;
+			} else if (elem == 2) {
+				uint16_t v = (uint16_t)value;
+
+				memcpy(p + 2 * x, &v, 2);
+			} else {
+				memcpy(p + 4 * x, &value, 4);
+			}
+		}
+	}
+	return r;
+}
+
 static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
 			   size_t height, size_t pitch, CUstream st, bool pt)
 {
@@ -172,6 +255,8 @@ static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_
 
 	if (r != CUDA_SUCCESS || width == 0 || (height == 0 && pitch))
 		return r;
+	if (is_host(dst))
+		return memset_host(dst, value, elem, width, height, pitch, &s);
 	a.stream = s.id;
 	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 }
@@ -225,14 +310,66 @@ MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4, true)
 
 /* ---- pointer attributes, answered from the shim's allocation table ---- */
 
+/*
+ * Pinned host memory (host_memory.c): host memory of its context, honestly
+ * not mapped for the device, which cannot reach it in the staged form.
+ */
+static CUresult host_pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p,
+				  const struct vgpu_host_info *h)
+{
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = (CUcontext)h->ctx;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned int *)data = CU_MEMORYTYPE_HOST;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+		*(void **)data = (void *)p;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+		return CUDA_ERROR_NOT_SUPPORTED;	/* no device address (cuMemHostGetDevicePointer) */
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+		*(bool *)data = false;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = h->ctx->dev;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+		*(CUdeviceptr *)data = h->base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+		*(size_t *)data = h->size;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+		*(unsigned long long *)data = h->base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+		*(unsigned long long *)data = 0;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+		*(CUmemoryPool *)data = NULL;
+		return CUDA_SUCCESS;
+	default:
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+}
+
 static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p)
 {
+	struct vgpu_host_info h;
 	CUdeviceptr base;
 	size_t size;
 	struct vgpu_ctx *ctx;
 
 	if (!data)
 		return CUDA_ERROR_INVALID_VALUE;
+	if (vgpu_host_find(p, &h))
+		return host_pointer_attr(data, attr, p, &h);
 	if (!vgpu_alloc_find(p, &base, &size, &ctx)) {
 		/* Not device memory the shim knows: what the driver says of unregistered host memory. */
 		if (attr == CU_POINTER_ATTRIBUTE_MEMORY_TYPE || attr == CU_POINTER_ATTRIBUTE_CONTEXT)
