@@ -9,9 +9,14 @@ $(B)/tests/cuda/concurrency: tests/cuda/concurrency.cu tests/cuda/test_kernels.c
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
 
+# Pinned host memory, pitched memory, 2D and 3D copies.
+$(B)/tests/cuda/host_memory: tests/cuda/host_memory.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
 # Every program above; the rule below takes the list as it stands here.
 CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared \
-	$(B)/tests/cuda/concurrency
+	$(B)/tests/cuda/concurrency $(B)/tests/cuda/host_memory
 cuda-tests: $(CUDA_TESTS)
 
 # The GPU suite, on a GPU host.
