@@ -20,6 +20,9 @@ for rt in static shared; do
 	"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart $rt -Itests/cuda \
 		-o "$tmp/guest_$rt" tests/cuda/e2e_runtime.cu || { echo "nvcc failed"; exit 1; }
 done
+# Pinned host memory, pitched memory, 2D and 3D copies (tests/cuda/host_memory.cu).
+"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$tmp/host_memory" tests/cuda/host_memory.cu || { echo "nvcc failed"; exit 1; }
 
 # A private socket, so that the executor started here (with the double) is
 # the one the program talks to.
@@ -43,10 +46,12 @@ for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
 done
+run "^PASSED" "$tmp/host_memory"
 # Once more with every operation of the (asynchronous) double taking 200 us,
 # so that an executor answering before a copy landed, or letting go of a
 # buffer a queued copy still reads, gets caught rather than winning the race.
 FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/guest_static"
+FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/host_memory"
 # A fault that shows only after the worker went to sleep on an armed wait:
 # the driver runs no host function after a fault, so the wake-up the worker
 # armed never comes (seen on an H200); it must look at its waits anyway.

@@ -7,7 +7,8 @@
 # 1. the end-to-end runtime test, static and shared cudart: natively, then
 #    through vgpu (shim -> local transport -> executor -> the NVIDIA driver);
 #    every check must pass and the checksums of both runs must be equal;
-# 2. the sticky-fault case through vgpu;
+# 2. the sticky-fault case through vgpu; the concurrency and host-memory programs
+#    natively and through vgpu (host_memory: the same sums);
 # 3. cuInit with no executor: an error, and one log line saying why;
 # 4. the demo (make run), natively and through vgpu;
 # 5. the micro-benchmarks, with ratios to native.
@@ -60,6 +61,19 @@ nok=$(echo "$native" | grep -c '^ok') sok=$(echo "$shim" | grep -c '^ok')
 echo "   checks passed: native $nok, vgpu $sok"
 [ "$nok" -gt 0 ] && [ "$nok" = "$sok" ]
 result "concurrency: the same checks natively and through vgpu" $?
+
+# Pinned host memory, pitched memory, 2D/3D copies (tests/cuda/host_memory.cu): every check
+# natively and through vgpu, and the same sums (results, and the driver's pitches).
+bin=$B/tests/cuda/host_memory
+native=$(timeout 300 "$bin" 2>&1); nrc=$?
+shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | sed "s/^/   vgpu: /"
+result "host_memory natively" $nrc
+result "host_memory through vgpu" $src
+nsum=$(echo "$native" | grep '^sum ') ssum=$(echo "$shim" | grep '^sum ')
+[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+result "host_memory: sums identical to native" $?
 
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \
