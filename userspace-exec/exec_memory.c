@@ -196,7 +196,7 @@ CUresult vgpu_exec_memcpy_dtoh(struct vgpu_session *s, struct vgpu_call *c)
 	if (r != CUDA_SUCCESS)
 		return r;
 	if (!(c->hdr->flags & VGPU_CMD_F_REPLY))
-		return CUDA_SUCCESS;	/* nobody reads the bytes: a hostile or broken guest */
+		return CUDA_SUCCESS;	/* the guest reads them from a host function after the copy */
 	r = vgpu_answer_after(s, c, xs, &w);
 	if (r == VGPU_DEFERRED && s->stage) {
 		w->copy_src = to;

@@ -136,21 +136,34 @@ FC_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStre
 	FC_LOCKED(memcpy_2d(pCopy, hStream));
 }
 
+/*
+ * Registered and pinned host memory have a range too, as unified addressing
+ * suggests (tests/gpu/probe-fakecuda.sh asks the real driver): so a caller
+ * that wants device memory must also ask for the memory type.
+ */
 static CUresult get_address_range(CUdeviceptr *pbase, size_t *psize, CUdeviceptr p)
 {
 	struct fc_alloc *a;
+	struct fc_hostreg *h;
 	CUresult r = fc_check_init();
 
 	if (r)
 		return r;
-	a = fc_alloc_find(p, 1);
-	if (!a)
-		return CUDA_ERROR_NOT_FOUND;
-	if (pbase)
-		*pbase = a->base;
-	if (psize)
-		*psize = a->size;
-	return CUDA_SUCCESS;
+	if ((a = fc_alloc_find(p, 1))) {
+		if (pbase)
+			*pbase = a->base;
+		if (psize)
+			*psize = a->size;
+		return CUDA_SUCCESS;
+	}
+	if ((h = fc_hostreg_find(p, 1))) {
+		if (pbase)
+			*pbase = h->base;
+		if (psize)
+			*psize = h->size;
+		return CUDA_SUCCESS;
+	}
+	return CUDA_ERROR_NOT_FOUND;
 }
 
 FC_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)

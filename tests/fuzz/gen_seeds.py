@@ -44,6 +44,13 @@ def main(out):
         "sync": rec(27, b"", flags=REPLY | 2),
         "limits": rec(28, struct.pack("<IIQ", 0, 0, 0)) + rec(30, b""),
         "goodbye": rec(2, b"", flags=0, ctx=0),
+        # host-mem: pitched allocations, 2D copies (ops 140-143), 2D memsets
+        "alloc_pitch": rec(140, struct.pack("<QQII", 100, 10, 4, 0)),
+        "memcpy_2d_htod": rec(141, struct.pack("<QQQQQ", 0, 512, 100, 10, 0) + bulk(0, 1000)
+                              + struct.pack("<Q", 1)),
+        "memcpy_2d_dtoh": rec(142, struct.pack("<QQQQQ", 0, 512, 100, 10, 0) + bulk(0, 1000)),
+        "memcpy_2d_dtod": rec(143, struct.pack("<QQQQQQQ", 0, 512, 0, 512, 100, 10, 0)),
+        "memset_2d": rec(47, struct.pack("<QQQQQII", 0, 0, 25, 10, 512, 7, 4)),
     }
     for name, body in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
