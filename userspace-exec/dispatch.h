@@ -82,8 +82,9 @@ CUresult vgpu_exec_memcpy_2d_htod(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_memcpy_2d_dtoh(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_memcpy_2d_dtod(struct vgpu_session *s, struct vgpu_call *c);
 /*
- * @height rows of @width bytes, @pitch apart from @p, lie inside one device
- * allocation (overflow-safe; nonzero width and height).
+ * @height rows of @width bytes, @pitch apart from @p, lie in device memory
+ * the driver knows, allocations without gaps (overflow-safe; nonzero width
+ * and height).
  */
 bool vgpu_exec_device_region_ok(struct vgpu_session *s, uint64_t p, uint64_t pitch,
 				uint64_t width, uint64_t height);

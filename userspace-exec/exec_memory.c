@@ -228,7 +228,7 @@ CUresult vgpu_exec_memset(struct vgpu_session *s, struct vgpu_call *c)
 	if (a->height) {
 		uint64_t row;
 
-		/* A 2D region: every row inside one allocation, whatever the pitch says. */
+		/* A 2D region: every row in device memory, whatever the pitch says. */
 		if (!a->width)
 			return CUDA_SUCCESS;
 		if ((a->elem_size != 1 && a->elem_size != 2 && a->elem_size != 4) ||

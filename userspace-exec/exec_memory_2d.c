@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Pitched allocations and 2D copies.  Every device region a guest names is
- * checked against the driver's own record of the allocation containing it
- * (cuMemGetAddressRange, and cuPointerGetAttribute saying it is device
+ * checked against the driver's own record of the allocations covering it
+ * (cuMemGetAddressRange, and cuPointerGetAttribute saying they are device
  * memory), with overflow-safe arithmetic, before the driver sees the copy:
  * with unified addressing a "device" address could otherwise be any memory
  * the worker registered, and a pitch times a height could wrap around.
@@ -32,23 +32,39 @@ static bool region_span(uint64_t pitch, uint64_t width, uint64_t height, uint64_
 	return true;
 }
 
-/* [p, p + span) lies inside one device allocation the driver knows. */
+/*
+ * Ranges one region may cross: adjacent allocations are legal (a VMM pool
+ * maps its chunks side by side and one buffer may straddle two), but the
+ * walk over them must stay short whatever the guest sends.
+ */
+#define MAX_RANGES	64
+
+/*
+ * Every byte of [p, p + span) is device memory the driver knows: the
+ * allocations covering it follow each other without a gap, and each is of
+ * memory type DEVICE.
+ */
 static bool device_range_ok(struct vgpu_session *s, uint64_t p, uint64_t span)
 {
-	CUdeviceptr base = 0;
-	size_t size = 0;
-	unsigned int type = 0;
-	uint64_t end;
+	uint64_t end, cur = p;
 
 	if (__builtin_add_overflow(p, span, &end))
 		return false;
-	if (s->drv.MemGetAddressRange(&base, &size, p) != CUDA_SUCCESS)
-		return false;
-	if (s->drv.PointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p) !=
-		    CUDA_SUCCESS ||
-	    type != CU_MEMORYTYPE_DEVICE)
-		return false;
-	return p >= base && end - base <= size;
+	for (int i = 0; i < MAX_RANGES; i++) {
+		CUdeviceptr base = 0;
+		size_t size = 0;
+		unsigned int type = 0;
+
+		if (s->drv.MemGetAddressRange(&base, &size, cur) != CUDA_SUCCESS ||
+		    s->drv.PointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, cur) !=
+			    CUDA_SUCCESS ||
+		    type != CU_MEMORYTYPE_DEVICE || cur < base || cur - base >= size)
+			return false;
+		if (end - base <= size)
+			return true;
+		cur = base + size;	/* no overflow: end is beyond it */
+	}
+	return false;
 }
 
 bool vgpu_exec_device_region_ok(struct vgpu_session *s, uint64_t p, uint64_t pitch,

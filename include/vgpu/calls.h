@@ -381,9 +381,10 @@ struct vgpu_mem_alloc_pitch_reply {	/* inline */
 
 /*
  * 2D copies.  A device region is @height rows of @width bytes, @pitch bytes
- * apart, starting at its address; the executor checks that it lies inside
- * one device allocation.  The host side travels through bulk with its rows
- * packed (its pitch is @width), so len == width * height.
+ * apart, starting at its address; the executor checks that it lies in
+ * device memory (allocations without a gap between them).  The host side
+ * travels through bulk with its rows packed (its pitch is @width), so
+ * len == width * height.
  *
  * MEMCPY_2D_HTOD: rows in bulk; asynchronous unless VGPU_CMD_F_REPLY.
  * MEMCPY_2D_DTOH: always answered, once the rows are in bulk.
