@@ -14,7 +14,52 @@
 #include "shim.h"
 #include "state.h"
 
-/* Within the shim's pinned ranges (host_memory.c): host memory, whatever else it looks like. */
+/*
+ * Synchronous host-to-device copies from pageable memory return once the
+ * data is staged (CUDA's documented behaviour); the shim also waits for the
+ * executor's answer so that errors such as a bad destination are returned.
+ */
+static CUresult htod(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt, bool sync)
+{
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	return r ? r : vgpu_copy_htod(dst, src, n, &s, sync);
+}
+
+/* Device-to-host copies into pageable memory complete before they return. */
+static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+{
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	return r ? r : vgpu_copy_dtoh(dst, src, n, &s);
+}
+
+/* Device-to-device copies never block the host. */
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+{
+	struct vgpu_memcpy_dtod_args a = { .dst = dst, .src = src, .len = n };
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS || n == 0)
+		return r;
+	a.stream = s.id;
+	return vgpu_call(VGPU_OP_MEMCPY_DTOD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
+/*
+ * Pinned host memory (host_memory.c) first.  A pointer in the shim's pinned
+ * ranges is host memory whatever the call says (unified addressing lets a
+ * pinned pointer stand for a device one), so it never goes to the executor
+ * as a device address.  And natively the copy engine reads or writes pinned
+ * memory when the stream gets to the copy: an asynchronous device-to-host
+ * copy into it returns at once and lands in stream order, and a copy from it
+ * reads it in stream order when a host function (a pending device-to-host
+ * copy into pinned memory ends in one) may still write it first - otherwise
+ * reading it now is the same (memory_pinned.c).
+ */
 static bool pinned(const void *p, size_t n)
 {
 	struct vgpu_host_info h;
@@ -30,126 +75,104 @@ static bool is_host(CUdeviceptr p)
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync);
 
-/*
- * Synchronous host-to-device copies from pageable memory return once the
- * data is staged (CUDA's documented behaviour); the shim also waits for the
- * executor's answer so that errors such as a bad destination are returned.
- *
- * From pinned memory, natively the copy engine reads the bytes when the
- * stream gets there.  Reading them now is the same unless a host function
- * (including a pending device-to-host copy into pinned memory, which ends
- * in one) may still write them first: then the bytes are read in stream
- * order (memory_pinned.c).
- */
-static CUresult htod(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt, bool sync)
+static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt,
+			  bool sync)
 {
-	struct vgpu_stream_ref s;
-	CUresult r;
-
-	if (is_host(dst))	/* a pinned pointer used as a device pointer (unified addressing) */
+	if (is_host(dst))
 		return unified(dst, (CUdeviceptr)src, n, st, pt, sync);
-	r = vgpu_stream_ref(st, pt, &s);
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle() && vgpu_host_funcs_usable(st, pt))
-		return vgpu_copy_htod_ordered(dst, src, n, &s, st, pt, sync);
-	return vgpu_copy_htod(dst, src, n, &s, sync);
+	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle()) {
+		struct vgpu_stream_ref s;
+		CUresult r = vgpu_stream_ref(st, pt, &s);
+
+		if (r != CUDA_SUCCESS)
+			return r;
+		if (vgpu_host_funcs_usable(st, pt))
+			return vgpu_copy_htod_ordered(dst, src, n, &s, st, pt, sync);
+	}
+	return htod(dst, src, n, st, pt, sync);
 }
 
-/*
- * Device-to-host copies into pageable memory complete before they return.
- * An asynchronous one into pinned memory returns at once; the bytes are
- * there when the stream passes the copy (memory_pinned.c).
- */
-static CUresult dtoh(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
+static CUresult to_host(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
 {
-	struct vgpu_stream_ref s;
-	CUresult r;
-
 	if (is_host(src))
 		return unified((CUdeviceptr)dst, src, n, st, pt, !async);
-	r = vgpu_stream_ref(st, pt, &s);
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (async && n && dst && pinned(dst, n) && vgpu_host_funcs_usable(st, pt))
-		return vgpu_copy_dtoh_ordered(dst, src, n, &s, st, pt);
-	return vgpu_copy_dtoh(dst, src, n, &s);
+	if (async && n && dst && pinned(dst, n)) {
+		struct vgpu_stream_ref s;
+		CUresult r = vgpu_stream_ref(st, pt, &s);
+
+		if (r != CUDA_SUCCESS)
+			return r;
+		if (vgpu_host_funcs_usable(st, pt))
+			return vgpu_copy_dtoh_ordered(dst, src, n, &s, st, pt);
+	}
+	return dtoh(dst, src, n, st, pt);
 }
 
-/* Device-to-device copies never block the host. */
-static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+static CUresult on_device(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
 {
-	struct vgpu_memcpy_dtod_args a = { .dst = dst, .src = src, .len = n };
-	struct vgpu_stream_ref s;
-	CUresult r;
-
 	if (is_host(dst) || is_host(src))
 		return unified(dst, src, n, st, pt, false);
-	r = vgpu_stream_ref(st, pt, &s);
-	if (r != CUDA_SUCCESS || n == 0)
-		return r;
-	a.stream = s.id;
-	return vgpu_call(VGPU_OP_MEMCPY_DTOD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+	return dtod(dst, src, n, st, pt);
 }
 
 CUresult CUDAAPI cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
 {
-	return htod(d, h, n, NULL, false, true);
+	return to_device(d, h, n, NULL, false, true);
 }
 
 CUresult CUDAAPI cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *h, size_t n)
 {
-	return htod(d, h, n, NULL, true, true);
+	return to_device(d, h, n, NULL, true, true);
 }
 
 CUresult CUDAAPI cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *h, size_t n, CUstream s)
 {
-	return htod(d, h, n, s, false, false);
+	return to_device(d, h, n, s, false, false);
 }
 
 CUresult CUDAAPI cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *h, size_t n, CUstream s)
 {
-	return htod(d, h, n, s, true, false);
+	return to_device(d, h, n, s, true, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, false, false);
+	return to_host(h, d, n, NULL, false, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoH_v2_ptds(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, true, false);
+	return to_host(h, d, n, NULL, true, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, false, true);
+	return to_host(h, d, n, s, false, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2_ptsz(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, true, true);
+	return to_host(h, d, n, s, true, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n)
 {
-	return dtod(d, s, n, NULL, false);
+	return on_device(d, s, n, NULL, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoD_v2_ptds(CUdeviceptr d, CUdeviceptr s, size_t n)
 {
-	return dtod(d, s, n, NULL, true);
+	return on_device(d, s, n, NULL, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
 {
-	return dtod(d, s, n, st, false);
+	return on_device(d, s, n, st, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
 {
-	return dtod(d, s, n, st, true);
+	return on_device(d, s, n, st, true);
 }
 
 /*
@@ -168,9 +191,9 @@ static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st,
 	if (d_dev && s_dev)
 		return dtod(dst, src, n, st, pt);
 	if (d_dev)
-		return htod(dst, (const void *)src, n, st, pt, sync);
+		return to_device(dst, (const void *)src, n, st, pt, sync);
 	if (s_dev)
-		return dtoh((void *)dst, src, n, st, pt, !sync);
+		return to_host((void *)dst, src, n, st, pt, !sync);
 	/* Host to host, in stream order: wait for the stream, then copy. */
 	r = vgpu_stream_ref(st, pt, &s);
 	if (r == CUDA_SUCCESS) {
@@ -206,25 +229,46 @@ CUresult CUDAAPI cuMemcpyAsync_ptsz(CUdeviceptr dst, CUdeviceptr src, size_t n, 
 
 /* ---- memset: asynchronous with respect to the host, whichever form ---- */
 
+static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+			   size_t height, size_t pitch, CUstream st, bool pt)
+{
+	struct vgpu_memset_args a = {
+		.dst = dst, .width = width, .height = height, .dst_pitch = pitch,
+		.value = value, .elem_size = elem,
+	};
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS || width == 0 || (height == 0 && pitch))
+		return r;
+	a.stream = s.id;
+	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
 /*
  * A memset of pinned host memory (legal with unified addressing): in stream
  * order, in the guest, as a host-to-host copy is.
  */
 static CUresult memset_host(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
-			    size_t height, size_t pitch, const struct vgpu_stream_ref *s)
+			    size_t height, size_t pitch, CUstream st, bool pt)
 {
-	struct vgpu_stream_args a = { .stream = s->id };
 	size_t rows = height ? height : 1, row, span;
-	CUresult r;
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
 
-	if (__builtin_mul_overflow(width, (size_t)elem, &row) ||
-	    (rows > 1 && pitch < row) ||
+	if (r != CUDA_SUCCESS || width == 0)
+		return r;
+	if (__builtin_mul_overflow(width, (size_t)elem, &row) || (rows > 1 && pitch < row) ||
 	    __builtin_mul_overflow(rows - 1, pitch, &span) ||
 	    __builtin_add_overflow(span, row, &span) || !pinned((const void *)dst, span) ||
 	    dst % elem)
 		return CUDA_ERROR_INVALID_VALUE;
-	r = vgpu_call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
-		      vgpu_ctx_wire(s->ctx), &a, sizeof(a), NULL, 0, NULL);
+	{
+		struct vgpu_stream_args a = { .stream = s.id };
+
+		r = vgpu_call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
+			      vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+	}
 	for (size_t y = 0; y < rows && r == CUDA_SUCCESS; y++) {
 		uint8_t *p = (uint8_t *)dst + y * pitch;
 
@@ -243,44 +287,34 @@ static CUresult memset_host(CUdeviceptr dst, uint32_t value, uint32_t elem, size
 	return r;
 }
 
-static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+static CUresult memset_any(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
 			   size_t height, size_t pitch, CUstream st, bool pt)
 {
-	struct vgpu_memset_args a = {
-		.dst = dst, .width = width, .height = height, .dst_pitch = pitch,
-		.value = value, .elem_size = elem,
-	};
-	struct vgpu_stream_ref s;
-	CUresult r = vgpu_stream_ref(st, pt, &s);
-
-	if (r != CUDA_SUCCESS || width == 0 || (height == 0 && pitch))
-		return r;
 	if (is_host(dst))
-		return memset_host(dst, value, elem, width, height, pitch, &s);
-	a.stream = s.id;
-	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+		return memset_host(dst, value, elem, width, height, pitch, st, pt);
+	return memset_dev(dst, value, elem, width, height, pitch, st, pt);
 }
 
 #define MEMSET_1D(name, T, elem, pt)                                                      \
 	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n)                               \
 	{                                                                                 \
-		return memset_dev(d, v, elem, n, 0, 0, NULL, pt);                         \
+		return memset_any(d, v, elem, n, 0, 0, NULL, pt);                         \
 	}
 #define MEMSET_1D_ASYNC(name, T, elem, pt)                                                \
 	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n, CUstream s)                   \
 	{                                                                                 \
-		return memset_dev(d, v, elem, n, 0, 0, s, pt);                            \
+		return memset_any(d, v, elem, n, 0, 0, s, pt);                            \
 	}
 #define MEMSET_2D(name, T, elem, pt)                                                      \
 	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h)       \
 	{                                                                                 \
-		return h ? memset_dev(d, v, elem, w, h, pitch, NULL, pt) : CUDA_SUCCESS;  \
+		return h ? memset_any(d, v, elem, w, h, pitch, NULL, pt) : CUDA_SUCCESS;  \
 	}
 #define MEMSET_2D_ASYNC(name, T, elem, pt)                                                \
 	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h,       \
 			      CUstream s)                                                 \
 	{                                                                                 \
-		return h ? memset_dev(d, v, elem, w, h, pitch, s, pt) : CUDA_SUCCESS;     \
+		return h ? memset_any(d, v, elem, w, h, pitch, s, pt) : CUDA_SUCCESS;     \
 	}
 
 MEMSET_1D(cuMemsetD8_v2, unsigned char, 1, false)
