@@ -85,6 +85,9 @@ static void test_alloc()
 	void *bad = nullptr;
 	EXPECT(cudaHostAlloc(&bad, 4096, 0x80) != cudaSuccess, "cudaHostAlloc refuses unknown flags");
 	cudaGetLastError();
+	int not_pinned = 0;
+	EXPECT(cudaFreeHost(&not_pinned) != cudaSuccess, "cudaFreeHost refuses memory it did not give");
+	cudaGetLastError();
 	CUDA_OK(cudaMalloc(&d, n));
 	pattern(a, n, 1);
 	memset(b, 0, n);
