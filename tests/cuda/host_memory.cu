@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -446,6 +447,57 @@ static void test_attributes()
 	CUDA_OK(cudaFree(d));
 }
 
+/*
+ * Threads allocating, registering, copying and freeing pinned memory at once,
+ * each on its own stream: the ranges stay each thread's own.
+ */
+static void test_threads()
+{
+	const int nt = 4, rounds = 40;
+	std::atomic<int> bad{0};
+	std::vector<std::thread> ts;
+
+	for (int t = 0; t < nt; t++)
+		ts.emplace_back([t, &bad] {
+			cudaStream_t s;
+			void *d = nullptr;
+			if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess ||
+			    cudaMalloc(&d, 2u << 20) != cudaSuccess) {
+				bad++;
+				return;
+			}
+			for (int i = 0; i < rounds; i++) {
+				size_t n = 1000 + (size_t)((t * 7919 + i * 104729) % (1 << 20));
+				uint8_t *a = nullptr, *b = nullptr;
+				std::vector<uint8_t> reg(n + 64);
+
+				if (cudaMallocHost((void **)&a, n) != cudaSuccess ||
+				    cudaHostAlloc((void **)&b, n, cudaHostAllocPortable) != cudaSuccess ||
+				    cudaHostRegister(reg.data(), reg.size(), 0) != cudaSuccess) {
+					bad++;
+					break;
+				}
+				pattern(a, n, (unsigned)(t * 100 + i));
+				memset(b, 0, n);
+				if (cudaMemcpyAsync(d, a, n, cudaMemcpyHostToDevice, s) ||
+				    cudaMemcpyAsync(reg.data(), d, n, cudaMemcpyDeviceToHost, s) ||
+				    cudaMemcpyAsync(d, reg.data(), n, cudaMemcpyHostToDevice, s) ||
+				    cudaMemcpyAsync(b, d, n, cudaMemcpyDeviceToHost, s) ||
+				    cudaStreamSynchronize(s) != cudaSuccess || memcmp(a, b, n))
+					bad++;
+				if (cudaHostUnregister(reg.data()) != cudaSuccess ||
+				    cudaFreeHost(a) != cudaSuccess || cudaFreeHost(b) != cudaSuccess)
+					bad++;
+			}
+			cudaFree(d);
+			cudaStreamDestroy(s);
+		});
+	for (auto &th : ts)
+		th.join();
+	EXPECT(bad == 0, "%d threads x %d rounds of pinned allocate/register/copy/free: %d wrong",
+	       nt, rounds, bad.load());
+}
+
 int main()
 {
 	test_alloc();
@@ -454,6 +506,7 @@ int main()
 	test_pitch();
 	test_3d();
 	test_attributes();
+	test_threads();
 	printf("%s: %d failure(s)\n", failures.load() ? "FAILED" : "PASSED", failures.load());
 	return failures.load() ? 1 : 0;
 }
