@@ -76,6 +76,9 @@ static CUresult resolve(CUmemorytype type, const void *host, CUdeviceptr dev, si
 	case CU_MEMORYTYPE_HOST:
 		base = (uintptr_t)host;
 		out->device = false;
+		/* Device memory is not in this process: reading it as host memory would crash. */
+		if (vgpu_alloc_find(base, NULL, NULL, NULL) && !vgpu_host_find(base, NULL))
+			return CUDA_ERROR_INVALID_VALUE;
 		break;
 	case CU_MEMORYTYPE_DEVICE:
 		base = dev;
