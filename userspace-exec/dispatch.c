@@ -102,6 +102,11 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	   IN_CTX),
 	OP(VGPU_OP_MEMCPY_2D_DTOD, vgpu_exec_memcpy_2d_dtod, struct vgpu_memcpy_2d_dtod_args,
 	   IN_CTX),
+	OP0(VGPU_OP_HEAP_INFO, vgpu_exec_heap_info, IN_CTX),
+	OP(VGPU_OP_MEMCPY_HEAP_HTOD, vgpu_exec_memcpy_heap_htod, struct vgpu_memcpy_heap_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_HEAP_DTOH, vgpu_exec_memcpy_heap_dtoh, struct vgpu_memcpy_heap_args,
+	   IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

@@ -81,6 +81,10 @@ CUresult vgpu_exec_mem_alloc_pitch(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_memcpy_2d_htod(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_memcpy_2d_dtoh(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_memcpy_2d_dtod(struct vgpu_session *s, struct vgpu_call *c);
+/* The pinned-memory heap (exec_heap.c). */
+CUresult vgpu_exec_heap_info(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_heap_htod(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_heap_dtoh(struct vgpu_session *s, struct vgpu_call *c);
 /*
  * @height rows of @width bytes, @pitch apart from @p, lie in device memory
  * the driver knows, allocations without gaps (overflow-safe; nonzero width

@@ -109,6 +109,9 @@ enum vgpu_opcode {
 	VGPU_OP_MEMCPY_2D_HTOD		= 141,
 	VGPU_OP_MEMCPY_2D_DTOH		= 142,
 	VGPU_OP_MEMCPY_2D_DTOD		= 143,
+	VGPU_OP_HEAP_INFO		= 144,
+	VGPU_OP_MEMCPY_HEAP_HTOD	= 145,
+	VGPU_OP_MEMCPY_HEAP_DTOH	= 146,
 
 	VGPU_OP_COUNT
 };
@@ -415,6 +418,27 @@ struct vgpu_memcpy_2d_dtod_args {
 	uint64_t width;
 	uint64_t height;
 	uint64_t stream;
+};
+
+/*
+ * The pinned-memory heap (decision 9): each channel owns a page-aligned
+ * slice of BAR1's heap, which the executor registers with the driver.
+ * HEAP_INFO answers where the slice is ({off within BAR1, len}, and the
+ * device address kernels reach it at) once it is registered,
+ * CUDA_ERROR_NOT_SUPPORTED otherwise.  Copies between a heap
+ * range (@off within BAR1) and the device are DMA in stream order;
+ * asynchronous unless VGPU_CMD_F_REPLY, then answered once the copy is done.
+ */
+struct vgpu_heap_info_reply {	/* inline */
+	uint64_t off;
+	uint64_t len;
+	uint64_t dev;		/* the slice's device address (mapped memory), 0: none */
+};
+struct vgpu_memcpy_heap_args {
+	uint64_t dev;		/* HTOD: the destination, DTOH: the source */
+	uint64_t stream;
+	uint64_t off;		/* within BAR1, inside the channel's heap slice */
+	uint64_t len;
 };
 
 #endif /* VGPU_CALLS_H */

@@ -51,6 +51,9 @@ def main(out):
         "memcpy_2d_dtoh": rec(142, struct.pack("<QQQQQ", 0, 512, 100, 10, 0) + bulk(0, 1000)),
         "memcpy_2d_dtod": rec(143, struct.pack("<QQQQQQQ", 0, 512, 0, 512, 100, 10, 0)),
         "memset_2d": rec(47, struct.pack("<QQQQQII", 0, 0, 25, 10, 512, 7, 4)),
+        # host-mem: the pinned-memory heap (ops 144-146)
+        "heap": rec(144, b"") + rec(145, struct.pack("<QQQQ", 0, 0, 0, 64))
+        + rec(146, struct.pack("<QQQQ", 0, 0, 0, 64), flags=0),
     }
     for name, body in seeds.items():
         with open(os.path.join(out, name), "wb") as f:

@@ -19,6 +19,7 @@
 #include "vgpu/regs.h"
 
 #define BAR1_SIZE	(16u << 20)
+#define HEAP_SIZE	(1u << 20)	/* 256 KiB per channel */
 #define CTX		VGPU_FIRST_ID
 
 static struct vgpu_worker_channel chan;
@@ -224,6 +225,46 @@ static void hostile_2d(uint64_t bulk_size)
 	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
 }
 
+/*
+ * The pinned-memory heap (ops 144-146): only this channel's slice of BAR1's
+ * heap, named by offsets that must not wrap, reaches the driver.
+ */
+static void hostile_heap(uint64_t dptr)
+{
+	struct vgpu_heap_info_reply hi;
+	struct vgpu_completion ans;
+
+	CHECK(call(VGPU_OP_HEAP_INFO, VGPU_CMD_F_REPLY, CTX, NULL, 0, &ans) == CUDA_SUCCESS);
+	memcpy(&hi, ans.data, sizeof(hi));
+	CHECK(hi.off == chan.layout.heap_offset && hi.len == HEAP_SIZE / 4 && hi.dev);
+	struct vgpu_memcpy_heap_args h = { .dev = dptr, .off = hi.off, .len = 64 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_SUCCESS);
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_SUCCESS);
+	h.off = hi.off + hi.len - 64;	/* the slice's last bytes */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_SUCCESS);
+	h.len = 65;	/* one byte into the next channel's slice */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off + hi.len;	/* the next channel's slice */
+	h.len = 64;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off - 64;	/* below the heap: channel memory */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off + 64;
+	h.len = ~0ull - 32;	/* off + len wraps */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.len = 0;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	h.len = 64;
+	h.stream = 4242;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_HANDLE);
+	/* Rows of a device range the driver refuses come back as its error. */
+	h.stream = 0;
+	h.dev = dptr + 4096 - 32;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+}
+
 int main(void)
 {
 	uint8_t *bar1 = aligned_alloc(4096, BAR1_SIZE);
@@ -235,7 +276,7 @@ int main(void)
 	setenv("VGPU_LIBCUDA", FAKECUDA_PATH, 1);
 	setenv("VGPU_CACHE_DIR", "/nonexistent/vgpu-test-no-cache", 1);
 	memset(bar1, 0, BAR1_SIZE);
-	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, 0, &chan.layout) == 0);
+	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, HEAP_SIZE, &chan.layout) == 0);
 	chan.bar1 = bar1;
 	chan.doorbell_fd = eventfd(0, 0);
 	chan.irq_fd = eventfd(0, EFD_NONBLOCK);
@@ -376,6 +417,7 @@ int main(void)
 	CHECK(vgpu_take_error(&s, THREAD + 1, CTX, 0) == CUDA_ERROR_LAUNCH_FAILED);
 
 	hostile_2d(bulk_size);
+	hostile_heap(dptr);
 
 	/* After all that the session still works. */
 	d2h.dst = (struct vgpu_bulk_ref){ 4096, 64 };
