@@ -4,15 +4,19 @@
  * cuMemHostRegister, cuMemHostUnregister, cuMemHostGetFlags,
  * cuMemHostGetDevicePointer.
  *
- * This is the staged form of decision 9: the memory is the guest process's
- * own (anonymous pages, page-aligned, so ggml's 256-byte alignment holds),
- * and copies to and from it travel through the bulk area like pageable
- * copies.  What makes it "pinned" is the range table here: an asynchronous
+ * Allocations come from the executor's heap first (host_heap.c, decision
+ * 9): memory the worker registered with the driver, so copies from and to
+ * it are DMA in stream order and it is mapped for the device.  When there is
+ * no heap or it is full, and for cuMemHostRegister'ed memory, this is the
+ * staged form: the memory is the guest process's own (anonymous pages,
+ * page-aligned, so ggml's 256-byte alignment holds), and copies to and from
+ * it travel through the bulk area like pageable copies.  What makes it
+ * "pinned" then is the range table here: an asynchronous
  * copy from or to a range keeps stream order (memory.c reads a source, or
  * fills a destination, from a host function at the point of the stream
  * where the copy runs), and a unified copy or a memset recognises it as host
  * memory, so a guest host address never reaches the executor as a device
- * address.  The GPU cannot address this memory, so cuMemHostGetDevicePointer
+ * address.  The GPU cannot address staged memory, so cuMemHostGetDevicePointer
  * says so (CUDA_ERROR_NOT_SUPPORTED) rather than returning an address that
  * would fault; pointer attributes report host memory that is not mapped.
  *
@@ -27,8 +31,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "context.h"
 #include "host_func.h"
+#include "host_heap.h"
 #include "host_memory.h"
 #include "log.h"
 #include "shim.h"
@@ -45,6 +51,8 @@ struct vgpu_host_range {
 	size_t map_len;		/* allocations: the mapping's length (whole pages) */
 	unsigned int flags;
 	bool registered;
+	bool heap;		/* from the heap (host_heap.c), at heap_off within BAR1 */
+	uint64_t heap_off;
 	bool dead;		/* freed or unregistered, deferred copies still pending */
 	uint32_t pending;	/* deferred copies that will still touch it */
 	struct vgpu_ctx *ctx;
@@ -126,7 +134,9 @@ static void remove_locked(struct vgpu_host_range *r)
 /* Nothing touches @r any more: its memory goes (allocations) and so does it. */
 static void release(struct vgpu_host_range *r)
 {
-	if (!r->registered)
+	if (r->heap)
+		vgpu_heap_free(r->heap_off, r->size);
+	else if (!r->registered)
 		munmap((void *)r->base, r->map_len);
 	free(r);
 }
@@ -138,7 +148,8 @@ bool vgpu_host_find(uintptr_t p, struct vgpu_host_info *out)
 	pthread_mutex_lock(&ranges.lock);
 	r = find_locked(p);
 	if (r && out)
-		*out = (struct vgpu_host_info){ r->base, r->size, r->flags, r->registered, r->ctx };
+		*out = (struct vgpu_host_info){ r->base, r->size, r->flags, r->registered, r->heap,
+						r->heap_off, r->ctx };
 	pthread_mutex_unlock(&ranges.lock);
 	return r != NULL;
 }
@@ -194,20 +205,26 @@ static CUresult host_alloc(void **pp, size_t size, unsigned int flags)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	/* Whole pages: aligned far beyond the 256 bytes callers may assume. */
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		free(r);
-		return CUDA_ERROR_OUT_OF_MEMORY;
+	/* The executor's registered heap first (DMA); staged memory when it has none left. */
+	if (vgpu_heap_alloc(c, size, &p, &r->heap_off)) {
+		r->heap = true;
+	} else {
+		/* Whole pages: aligned far beyond the 256 bytes callers may assume. */
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			free(r);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
 	}
-	*r = (struct vgpu_host_range){
-		.base = (uintptr_t)p, .size = size, .map_len = len, .flags = flags, .ctx = c,
-	};
+	r->base = (uintptr_t)p;
+	r->size = size;
+	r->map_len = len;
+	r->flags = flags;
+	r->ctx = c;
 	pthread_mutex_lock(&ranges.lock);
 	if (!insert_locked(r)) {
 		pthread_mutex_unlock(&ranges.lock);
-		munmap(p, len);
-		free(r);
+		release(r);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	pthread_mutex_unlock(&ranges.lock);
@@ -249,6 +266,14 @@ CUresult CUDAAPI cuMemFreeHost(void *p)
 	r->dead = true;
 	now = r->pending == 0;
 	pthread_mutex_unlock(&ranges.lock);
+	/*
+	 * Heap pages go back to the heap and may be handed out again at once:
+	 * DMA to or from them must be over first (the driver's cuMemFreeHost
+	 * waits too).  Errors are not this call's to report.
+	 */
+	if (r->heap && vgpu_current() && !vgpu_in_host_func())
+		vgpu_call(VGPU_OP_CTX_SYNCHRONIZE, VGPU_CMD_F_REPLY, vgpu_ctx_wire(vgpu_current()),
+			  NULL, 0, NULL, 0, NULL);
 	if (now)
 		release(r);
 	return CUDA_SUCCESS;
@@ -346,19 +371,28 @@ CUresult CUDAAPI cuMemHostGetFlags(unsigned int *pFlags, void *p)
 }
 
 /*
- * Not truthful in the staged form: the GPU cannot reach this memory, and a
- * made-up device address would fault inside a kernel (decision 2).
+ * Heap memory is mapped for the device: its device address is where the
+ * worker's registration put it (not the guest's address: unified addressing
+ * does not span two processes).  Not truthful in the staged form: the GPU
+ * cannot reach that memory, and a made-up address would fault inside a
+ * kernel (decision 2).
  */
 CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {
+	struct vgpu_host_info h;
 	CUresult err = vgpu_ready();
+	CUdeviceptr d;
 
 	if (err != CUDA_SUCCESS)
 		return err;
 	if (!pdptr || Flags)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!vgpu_host_find((uintptr_t)p, NULL))
+	if (!vgpu_host_find((uintptr_t)p, &h))
 		return CUDA_ERROR_INVALID_VALUE;
+	if (h.heap && (d = vgpu_heap_device(h.heap_off + ((uintptr_t)p - h.base)))) {
+		*pdptr = d;
+		return CUDA_SUCCESS;
+	}
 	if (vgpu_log_enabled())
 		vgpu_log("cuMemHostGetDevicePointer: pinned memory is staged (copies only); "
 			 "the GPU cannot map it: returning CUDA_ERROR_NOT_SUPPORTED");

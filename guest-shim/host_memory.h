@@ -21,6 +21,8 @@ struct vgpu_host_info {
 	size_t size;
 	unsigned int flags;	/* CU_MEMHOSTALLOC_* or CU_MEMHOSTREGISTER_* */
 	bool registered;	/* cuMemHostRegister'ed, not allocated by the shim */
+	bool heap;		/* in the heap the executor registered: copies are DMA */
+	uint64_t heap_off;	/* then: base's offset within BAR1 */
 	struct vgpu_ctx *ctx;
 };
 

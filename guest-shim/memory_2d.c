@@ -104,14 +104,20 @@ static CUresult resolve(CUmemorytype type, const void *host, CUdeviceptr dev, si
 	return CUDA_SUCCESS;
 }
 
-/* The side's rows lie in one pinned range. */
-static bool side_pinned(const struct side *sd, size_t width, size_t height)
+/*
+ * The side's rows lie in pinned memory that asynchronous work may still
+ * write: while host functions are pending (staged ranges), or DMA into it
+ * may be (heap ranges).
+ */
+static bool side_pending(const struct side *sd, size_t width, size_t height)
 {
 	struct vgpu_host_info h;
 	uint64_t span = (uint64_t)(height - 1) * sd->pitch + width;
 
-	return vgpu_host_find((uintptr_t)sd->start, &h) &&
-	       span <= h.size - ((uintptr_t)sd->start - h.base);
+	if (!vgpu_host_find((uintptr_t)sd->start, &h))
+		return false;
+	return h.heap || (span <= h.size - ((uintptr_t)sd->start - h.base) &&
+			  !vgpu_host_funcs_idle());
 }
 
 static CUresult stream_sync(const struct vgpu_stream_ref *s)
@@ -237,7 +243,7 @@ static CUresult copy_2d(const struct side *dst, const struct side *src, size_t w
 		CUresult r = CUDA_SUCCESS;
 
 		/* Pinned rows that a pending host function may still write: let it first. */
-		if (side_pinned(src, width, height) && !vgpu_host_funcs_idle())
+		if (side_pending(src, width, height))
 			r = stream_sync(s);
 		if (r != CUDA_SUCCESS)
 			return r;

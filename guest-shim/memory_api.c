@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "context.h"
 #include "host_func.h"
+#include "host_heap.h"
 #include "host_memory.h"
 #include "memory.h"
 #include "shim.h"
@@ -75,11 +76,44 @@ static bool is_host(CUdeviceptr p)
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync);
 
+/* [p, p + n) lies in one allocation from the executor's heap: its offset within BAR1. */
+static bool in_heap(const void *p, size_t n, uint64_t *off)
+{
+	struct vgpu_host_info h;
+
+	if (!vgpu_host_find((uintptr_t)p, &h) || !h.heap || n > h.size - ((uintptr_t)p - h.base))
+		return false;
+	*off = h.heap_off + ((uintptr_t)p - h.base);
+	return true;
+}
+
+/*
+ * DMA between the heap and the device, in stream order; a synchronous one
+ * is answered once the copy is done (host_heap.c).
+ */
+static CUresult heap_copy(uint16_t op, CUdeviceptr dev, uint64_t off, size_t n, CUstream st,
+			  bool pt, bool sync)
+{
+	struct vgpu_memcpy_heap_args a = { .dev = dev, .off = off, .len = n };
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	a.stream = s.id;
+	return vgpu_call(op, sync ? VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC : 0,
+			 vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
 static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt,
 			  bool sync)
 {
+	uint64_t off;
+
 	if (is_host(dst))
 		return unified(dst, (CUdeviceptr)src, n, st, pt, sync);
+	if (n && src && in_heap(src, n, &off))
+		return heap_copy(VGPU_OP_MEMCPY_HEAP_HTOD, dst, off, n, st, pt, sync);
 	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle()) {
 		struct vgpu_stream_ref s;
 		CUresult r = vgpu_stream_ref(st, pt, &s);
@@ -94,8 +128,12 @@ static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream s
 
 static CUresult to_host(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
 {
+	uint64_t off;
+
 	if (is_host(src))
 		return unified((CUdeviceptr)dst, src, n, st, pt, !async);
+	if (n && dst && in_heap(dst, n, &off))
+		return heap_copy(VGPU_OP_MEMCPY_HEAP_DTOH, src, off, n, st, pt, !async);
 	if (async && n && dst && pinned(dst, n)) {
 		struct vgpu_stream_ref s;
 		CUresult r = vgpu_stream_ref(st, pt, &s);
@@ -182,6 +220,16 @@ CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t 
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync)
 {
+	/*
+	 * A heap pointer's device address is its host memory here (mapped
+	 * memory); where the worker mapped it at the guest's own address, the
+	 * two are one.
+	 */
+	CUdeviceptr dh = (CUdeviceptr)vgpu_heap_from_device(dst);
+	CUdeviceptr sh = (CUdeviceptr)vgpu_heap_from_device(src);
+
+	if ((dh && dh != dst) || (sh && sh != src))
+		return unified(dh ? dh : dst, sh ? sh : src, n, st, pt, sync);
 	/* The shim's pinned ranges are host memory first: no host address goes out as a device one. */
 	bool d_dev = !is_host(dst) && vgpu_alloc_find(dst, NULL, NULL, NULL);
 	bool s_dev = !is_host(src) && vgpu_alloc_find(src, NULL, NULL, NULL);
@@ -345,8 +393,9 @@ MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4, true)
 /* ---- pointer attributes, answered from the shim's allocation table ---- */
 
 /*
- * Pinned host memory (host_memory.c): host memory of its context, honestly
- * not mapped for the device, which cannot reach it in the staged form.
+ * Pinned host memory (host_memory.c): host memory of its context, mapped for
+ * the device when it is in the executor's heap, honestly not mapped when it
+ * is staged (the device cannot reach it).
  */
 static CUresult host_pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p,
 				  const struct vgpu_host_info *h)
@@ -361,10 +410,19 @@ static CUresult host_pointer_attr(void *data, CUpointer_attribute attr, CUdevice
 	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
 		*(void **)data = (void *)p;
 		return CUDA_SUCCESS;
-	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-		return CUDA_ERROR_NOT_SUPPORTED;	/* no device address (cuMemHostGetDevicePointer) */
-	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: {
+		/* Heap memory is mapped (cuMemHostGetDevicePointer); staged memory is not. */
+		CUdeviceptr d = h->heap ? vgpu_heap_device(h->heap_off + (p - h->base)) : 0;
+
+		if (!d)
+			return CUDA_ERROR_NOT_SUPPORTED;
+		*(CUdeviceptr *)data = d;
+		return CUDA_SUCCESS;
+	}
 	case CU_POINTER_ATTRIBUTE_MAPPED:
+		*(bool *)data = h->heap && vgpu_heap_device(h->heap_off);
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
 	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
 	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
 	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:

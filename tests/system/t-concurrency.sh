@@ -13,8 +13,8 @@ NVCC=${NVCC:-${CUDA_HOME:-/usr/local/cuda}/bin/nvcc}
 make -s "$B/tests/cuda/concurrency" "$B/tests/cuda/host_memory" "$B/fakecuda/libcuda.so.1" all \
 	>/dev/null || exit 1
 prog=$PWD/$B/tests/cuda/concurrency
-# Pinned-memory copies hold bulk until their stream gets there: they too must
-# get through the smallest channel.
+# Staged pinned-memory copies hold bulk until their stream gets there: they
+# too must get through the smallest channel.
 hostmem=$PWD/$B/tests/cuda/host_memory
 
 tmp=$(mktemp -d /tmp/vgpu-concurrency.XXXXXX)
@@ -33,7 +33,15 @@ for run in 64M 4M 512K 4M-delayed; do
 		export FAKECUDA_OP_DELAY_US=200
 	fi
 	export VGPU_SOCKET=$tmp/vgpu-$run.sock
-	"$B/bin/vgpu-executor" --listen --bar1-size $size 2>"$tmp/executor-$run.log" &
+	# Pinned memory: DMA from the executor's heap (64M), a heap too small for
+	# the larger allocations (4M: both paths in one process), staged (the rest).
+	case $run in
+	64M) heap=64M ;;
+	4M) heap=1M ;;
+	*) heap=0 ;;
+	esac
+	"$B/bin/vgpu-executor" --listen --bar1-size $size --pinned-heap $heap \
+		2>"$tmp/executor-$run.log" &
 	exe=$!
 	for _ in $(seq 100); do [ -S "$VGPU_SOCKET" ] && break; sleep 0.1; done
 	[ -S "$VGPU_SOCKET" ] || { echo "FAIL: the executor did not start"; cat "$tmp/executor-$run.log"; exit 1; }
