@@ -48,6 +48,9 @@ static uint32_t call(uint16_t op, uint32_t ctx, const void *args, size_t len,
 	h->tag = pos + 1;
 	h->ctx = ctx;
 	memcpy(h + 1, args, len);
+	/* Protocol 1.1: a record that names bulk data carries its ring position + 1. */
+	if (op == VGPU_OP_IMAGE_UPLOAD)
+		((struct vgpu_image_upload_args *)(h + 1))->bulk_seq = pos + 1;
 	vgpu_sq_commit(&prod, h, pos);
 	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
 		return 0xffffffff;
