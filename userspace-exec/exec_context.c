@@ -47,15 +47,6 @@ static void register_channel(struct vgpu_session *s)
 		s->bulk_registered = true;
 		if (s->drv.MemHostGetDevicePointer(&flags, s->ctrl->host_flag, 0) == CUDA_SUCCESS)
 			s->host_flags = flags;
-		/* Pinned allocations of the guest come from here when it could be pinned too. */
-		if (s->heap && s->drv.MemHostRegister(s->heap, s->heap_len,
-						      CU_MEMHOSTREGISTER_PORTABLE |
-							      CU_MEMHOSTREGISTER_DEVICEMAP) ==
-				       CUDA_SUCCESS) {
-			s->heap_registered = true;
-			if (s->drv.MemHostGetDevicePointer(&s->heap_dev, s->heap, 0) != CUDA_SUCCESS)
-				s->heap_dev = 0;
-		}
 		return;
 	}
 	if (s->drv.MemAllocHost((void **)&s->stage, s->bulk_size) != CUDA_SUCCESS) {

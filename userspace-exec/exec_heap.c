@@ -10,12 +10,27 @@
  */
 #include "dispatch.h"
 
+/*
+ * The slice is registered when the guest first asks for it (its first
+ * pinned allocation), not with the channel: registering pins every page, and
+ * most sessions never allocate pinned memory.  Only a channel that could be
+ * registered itself gets a heap (the same driver limits apply).
+ */
 CUresult vgpu_exec_heap_info(struct vgpu_session *s, struct vgpu_call *c)
 {
-	struct vgpu_heap_info_reply out = { s->heap_off, s->heap_len, s->heap_dev };
+	struct vgpu_heap_info_reply out;
 
+	if (!s->heap_registered && s->heap && s->bulk_registered &&
+	    s->drv.MemHostRegister(s->heap, s->heap_len,
+				   CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP) ==
+		    CUDA_SUCCESS) {
+		s->heap_registered = true;
+		if (s->drv.MemHostGetDevicePointer(&s->heap_dev, s->heap, 0) != CUDA_SUCCESS)
+			s->heap_dev = 0;
+	}
 	if (!s->heap_registered)
 		return CUDA_ERROR_NOT_SUPPORTED;
+	out = (struct vgpu_heap_info_reply){ s->heap_off, s->heap_len, s->heap_dev };
 	vgpu_answer(c, &out, sizeof(out));
 	return CUDA_SUCCESS;
 }
