@@ -507,25 +507,29 @@ static void test_threads()
 			for (int i = 0; i < rounds; i++) {
 				size_t n = 1000 + (size_t)((t * 7919 + i * 104729) % (1 << 20));
 				uint8_t *a = nullptr, *b = nullptr;
-				std::vector<uint8_t> reg(n + 64);
+				/* Whole pages of its own: no two threads register one page. */
+				size_t rn = (n + 4095) / 4096 * 4096;
+				uint8_t *reg = (uint8_t *)aligned_alloc(4096, rn);
 
 				if (cudaMallocHost((void **)&a, n) != cudaSuccess ||
 				    cudaHostAlloc((void **)&b, n, cudaHostAllocPortable) != cudaSuccess ||
-				    cudaHostRegister(reg.data(), reg.size(), 0) != cudaSuccess) {
+				    !reg || cudaHostRegister(reg, rn, 0) != cudaSuccess) {
 					bad++;
+					free(reg);
 					break;
 				}
 				pattern(a, n, (unsigned)(t * 100 + i));
 				memset(b, 0, n);
 				if (cudaMemcpyAsync(d, a, n, cudaMemcpyHostToDevice, s) ||
-				    cudaMemcpyAsync(reg.data(), d, n, cudaMemcpyDeviceToHost, s) ||
-				    cudaMemcpyAsync(d, reg.data(), n, cudaMemcpyHostToDevice, s) ||
+				    cudaMemcpyAsync(reg, d, n, cudaMemcpyDeviceToHost, s) ||
+				    cudaMemcpyAsync(d, reg, n, cudaMemcpyHostToDevice, s) ||
 				    cudaMemcpyAsync(b, d, n, cudaMemcpyDeviceToHost, s) ||
 				    cudaStreamSynchronize(s) != cudaSuccess || memcmp(a, b, n))
 					bad++;
-				if (cudaHostUnregister(reg.data()) != cudaSuccess ||
+				if (cudaHostUnregister(reg) != cudaSuccess ||
 				    cudaFreeHost(a) != cudaSuccess || cudaFreeHost(b) != cudaSuccess)
 					bad++;
+				free(reg);
 			}
 			cudaFree(d);
 			cudaStreamDestroy(s);
