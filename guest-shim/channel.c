@@ -113,6 +113,13 @@ uint32_t vgpu_thread_id(void)
 
 /* ---- opening ---- */
 
+uint8_t *vgpu_channel_bar1_range(uint64_t off, uint64_t len)
+{
+	if (!ch.t.bar1 || off > ch.t.bar1_size || len > ch.t.bar1_size - off)
+		return NULL;
+	return ch.t.bar1 + off;
+}
+
 int vgpu_channel_open(char *err, size_t err_len)
 {
 	const struct vgpu_layout *l;

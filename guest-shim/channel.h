@@ -48,6 +48,9 @@ bool vgpu_channel_alive(void);
 /* After fork(): the child must never touch the parent's channel. */
 void vgpu_channel_forget(void);
 
+/* [@off, @off + @len) of BAR1 in this process, or NULL when it is not all there. */
+uint8_t *vgpu_channel_bar1_range(uint64_t off, uint64_t len);
+
 /* The calling thread's id in records (>= 1), assigned on first use. */
 uint32_t vgpu_thread_id(void);
 

@@ -368,6 +368,30 @@ CUresult vgpu_launch_host_func(CUstream st, bool per_thread, CUhostFn fn,
 	return r;
 }
 
+static void CUDA_CB nothing(CUstream st, CUresult status, void *data)
+{
+}
+
+bool vgpu_host_funcs_usable(CUstream st, bool per_thread)
+{
+	if (in_host_func || !vgpu_channel_host_funcs())
+		return false;
+	/* The first host function asks for an answer: that says whether the executor can. */
+	if (__atomic_load_n(&hf.support, __ATOMIC_RELAXED) == 0)
+		vgpu_launch_host_func(st, per_thread, NULL, nothing, NULL);
+	return __atomic_load_n(&hf.support, __ATOMIC_RELAXED) > 0;
+}
+
+bool vgpu_host_funcs_idle(void)
+{
+	bool idle;
+
+	pthread_mutex_lock(&hf.lock);
+	idle = hf.outstanding == 0;
+	pthread_mutex_unlock(&hf.lock);
+	return idle;
+}
+
 CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
 	if (!fn)

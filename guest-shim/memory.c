@@ -118,6 +118,11 @@ static bool alloc_add(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx, bool 
 	return true;
 }
 
+bool vgpu_alloc_note(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx)
+{
+	return alloc_add(base, size, ctx, true);
+}
+
 void vgpu_alloc_note_global(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx)
 {
 	if (size)
@@ -242,7 +247,7 @@ CUresult CUDAAPI cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUde
  * slot.  So a copy needs a single free slot to progress, and no thread waits
  * while it holds bulk space (decision 4).
  */
-static bool alloc_chunk(uint64_t want, bool may_wait, struct vgpu_bulk_buf *b)
+bool vgpu_copy_chunk_alloc(uint64_t want, bool may_wait, struct vgpu_bulk_buf *b)
 {
 	uint64_t one = want < vgpu_bulk_slot_size() ? want : vgpu_bulk_slot_size();
 
@@ -277,7 +282,7 @@ CUresult vgpu_copy_htod(CUdeviceptr dst, const void *src, size_t n, const struct
 		struct vgpu_bulk_buf b;
 		bool last;
 
-		if (!alloc_chunk(n - off < chunk ? n - off : chunk, true, &b))
+		if (!vgpu_copy_chunk_alloc(n - off < chunk ? n - off : chunk, true, &b))
 			return CUDA_ERROR_DEVICE_UNAVAILABLE;
 		memcpy(b.ptr, (const uint8_t *)src + off, b.ref.len);
 		a.src = b.ref;
@@ -324,7 +329,7 @@ CUresult vgpu_copy_dtoh(void *dst, CUdeviceptr src, size_t n, const struct vgpu_
 
 			if (holding && held >= max_slots)
 				break;
-			if (!alloc_chunk(n - next < chunk ? n - next : chunk, !holding, &f->b)) {
+			if (!vgpu_copy_chunk_alloc(n - next < chunk ? n - next : chunk, !holding, &f->b)) {
 				if (!holding)
 					r = CUDA_ERROR_DEVICE_UNAVAILABLE;
 				break;

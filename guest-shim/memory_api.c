@@ -9,6 +9,9 @@
 #include "capture.h"
 #include "channel.h"
 #include "context.h"
+#include "host_func.h"
+#include "host_heap.h"
+#include "host_memory.h"
 #include "memory.h"
 #include "shim.h"
 #include "state.h"
@@ -57,64 +60,167 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bo
 	return vgpu_call(VGPU_OP_MEMCPY_DTOD, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 }
 
+/*
+ * Pinned host memory (host_memory.c) first.  A pointer in the shim's pinned
+ * ranges is host memory whatever the call says (unified addressing lets a
+ * pinned pointer stand for a device one), so it never goes to the executor
+ * as a device address.  And natively the copy engine reads or writes pinned
+ * memory when the stream gets to the copy: an asynchronous device-to-host
+ * copy into it returns at once and lands in stream order, and a copy from it
+ * reads it in stream order when a host function (a pending device-to-host
+ * copy into pinned memory ends in one) may still write it first - otherwise
+ * reading it now is the same (memory_pinned.c).
+ */
+static bool pinned(const void *p, size_t n)
+{
+	struct vgpu_host_info h;
+
+	return vgpu_host_find((uintptr_t)p, &h) && n <= h.size - ((uintptr_t)p - h.base);
+}
+
+static bool is_host(CUdeviceptr p)
+{
+	return vgpu_host_find((uintptr_t)p, NULL);
+}
+
+static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
+			bool sync);
+
+/* [p, p + n) lies in one allocation from the executor's heap: its offset within BAR1. */
+static bool in_heap(const void *p, size_t n, uint64_t *off)
+{
+	struct vgpu_host_info h;
+
+	if (!vgpu_host_find((uintptr_t)p, &h) || !h.heap || n > h.size - ((uintptr_t)p - h.base))
+		return false;
+	*off = h.heap_off + ((uintptr_t)p - h.base);
+	return true;
+}
+
+/*
+ * DMA between the heap and the device, in stream order; a synchronous one
+ * is answered once the copy is done (host_heap.c).
+ */
+static CUresult heap_copy(uint16_t op, CUdeviceptr dev, uint64_t off, size_t n, CUstream st,
+			  bool pt, bool sync)
+{
+	struct vgpu_memcpy_heap_args a = { .dev = dev, .off = off, .len = n };
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS)
+		return r;
+	a.stream = s.id;
+	return vgpu_call(op, sync ? VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC : 0,
+			 vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+}
+
+static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt,
+			  bool sync)
+{
+	uint64_t off;
+
+	if (is_host(dst))
+		return unified(dst, (CUdeviceptr)src, n, st, pt, sync);
+	if (n && src && in_heap(src, n, &off))
+		return heap_copy(VGPU_OP_MEMCPY_HEAP_HTOD, dst, off, n, st, pt, sync);
+	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle()) {
+		struct vgpu_stream_ref s;
+		CUresult r = vgpu_stream_ref(st, pt, &s);
+
+		if (r != CUDA_SUCCESS)
+			return r;
+		if (vgpu_host_funcs_usable(st, pt))
+			return vgpu_copy_htod_ordered(dst, src, n, &s, st, pt, sync);
+	}
+	return htod(dst, src, n, st, pt, sync);
+}
+
+static CUresult to_host(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
+{
+	uint64_t off;
+
+	if (is_host(src))
+		return unified((CUdeviceptr)dst, src, n, st, pt, !async);
+	if (n && dst && in_heap(dst, n, &off))
+		return heap_copy(VGPU_OP_MEMCPY_HEAP_DTOH, src, off, n, st, pt, !async);
+	if (async && n && dst && pinned(dst, n)) {
+		struct vgpu_stream_ref s;
+		CUresult r = vgpu_stream_ref(st, pt, &s);
+
+		if (r != CUDA_SUCCESS)
+			return r;
+		if (vgpu_host_funcs_usable(st, pt))
+			return vgpu_copy_dtoh_ordered(dst, src, n, &s, st, pt);
+	}
+	return dtoh(dst, src, n, st, pt);
+}
+
+static CUresult on_device(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt)
+{
+	if (is_host(dst) || is_host(src))
+		return unified(dst, src, n, st, pt, false);
+	return dtod(dst, src, n, st, pt);
+}
+
 CUresult CUDAAPI cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n)
 {
-	return htod(d, h, n, NULL, false, true);
+	return to_device(d, h, n, NULL, false, true);
 }
 
 CUresult CUDAAPI cuMemcpyHtoD_v2_ptds(CUdeviceptr d, const void *h, size_t n)
 {
-	return htod(d, h, n, NULL, true, true);
+	return to_device(d, h, n, NULL, true, true);
 }
 
 CUresult CUDAAPI cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *h, size_t n, CUstream s)
 {
-	return htod(d, h, n, s, false, false);
+	return to_device(d, h, n, s, false, false);
 }
 
 CUresult CUDAAPI cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void *h, size_t n, CUstream s)
 {
-	return htod(d, h, n, s, true, false);
+	return to_device(d, h, n, s, true, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, false);
+	return to_host(h, d, n, NULL, false, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoH_v2_ptds(void *h, CUdeviceptr d, size_t n)
 {
-	return dtoh(h, d, n, NULL, true);
+	return to_host(h, d, n, NULL, true, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, false);
+	return to_host(h, d, n, s, false, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2_ptsz(void *h, CUdeviceptr d, size_t n, CUstream s)
 {
-	return dtoh(h, d, n, s, true);
+	return to_host(h, d, n, s, true, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n)
 {
-	return dtod(d, s, n, NULL, false);
+	return on_device(d, s, n, NULL, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoD_v2_ptds(CUdeviceptr d, CUdeviceptr s, size_t n)
 {
-	return dtod(d, s, n, NULL, true);
+	return on_device(d, s, n, NULL, true);
 }
 
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
 {
-	return dtod(d, s, n, st, false);
+	return on_device(d, s, n, st, false);
 }
 
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st)
 {
-	return dtod(d, s, n, st, true);
+	return on_device(d, s, n, st, true);
 }
 
 /*
@@ -124,17 +230,28 @@ CUresult CUDAAPI cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t 
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync)
 {
-	bool d_dev = vgpu_alloc_find(dst, NULL, NULL, NULL);
-	bool s_dev = vgpu_alloc_find(src, NULL, NULL, NULL);
+	/*
+	 * A heap pointer's device address is its host memory here (mapped
+	 * memory); where the worker mapped it at the guest's own address, the
+	 * two are one.
+	 */
+	CUdeviceptr dh = (CUdeviceptr)vgpu_heap_from_device(dst);
+	CUdeviceptr sh = (CUdeviceptr)vgpu_heap_from_device(src);
+
+	if ((dh && dh != dst) || (sh && sh != src))
+		return unified(dh ? dh : dst, sh ? sh : src, n, st, pt, sync);
+	/* The shim's pinned ranges are host memory first: no host address goes out as a device one. */
+	bool d_dev = !is_host(dst) && vgpu_alloc_find(dst, NULL, NULL, NULL);
+	bool s_dev = !is_host(src) && vgpu_alloc_find(src, NULL, NULL, NULL);
 	struct vgpu_stream_ref s;
 	CUresult r;
 
 	if (d_dev && s_dev)
 		return dtod(dst, src, n, st, pt);
 	if (d_dev)
-		return htod(dst, (const void *)src, n, st, pt, sync);
+		return to_device(dst, (const void *)src, n, st, pt, sync);
 	if (s_dev)
-		return dtoh((void *)dst, src, n, st, pt);
+		return to_host((void *)dst, src, n, st, pt, !sync);
 	/* Host to host, in stream order: wait for the stream, then copy. */
 	r = vgpu_stream_ref(st, pt, &s);
 	if (r == CUDA_SUCCESS)
@@ -191,26 +308,76 @@ static CUresult memset_dev(CUdeviceptr dst, uint32_t value, uint32_t elem, size_
 	return vgpu_call(VGPU_OP_MEMSET, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 }
 
+/*
+ * A memset of pinned host memory (legal with unified addressing): in stream
+ * order, in the guest, as a host-to-host copy is.
+ */
+static CUresult memset_host(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+			    size_t height, size_t pitch, CUstream st, bool pt)
+{
+	size_t rows = height ? height : 1, row, span;
+	struct vgpu_stream_ref s;
+	CUresult r = vgpu_stream_ref(st, pt, &s);
+
+	if (r != CUDA_SUCCESS || width == 0)
+		return r;
+	if (__builtin_mul_overflow(width, (size_t)elem, &row) || (rows > 1 && pitch < row) ||
+	    __builtin_mul_overflow(rows - 1, pitch, &span) ||
+	    __builtin_add_overflow(span, row, &span) || !pinned((const void *)dst, span) ||
+	    dst % elem)
+		return CUDA_ERROR_INVALID_VALUE;
+	{
+		struct vgpu_stream_args a = { .stream = s.id };
+
+		r = vgpu_call(VGPU_OP_STREAM_SYNCHRONIZE, VGPU_CMD_F_REPLY | VGPU_CMD_F_REPORT_ASYNC,
+			      vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
+	}
+	for (size_t y = 0; y < rows && r == CUDA_SUCCESS; y++) {
+		uint8_t *p = (uint8_t *)dst + y * pitch;
+
+		for (size_t x = 0; x < width; x++) {
+			if (elem == 1) {
+				p[x] = (uint8_t)value;
+			} else if (elem == 2) {
+				uint16_t v = (uint16_t)value;
+
+				memcpy(p + 2 * x, &v, 2);
+			} else {
+				memcpy(p + 4 * x, &value, 4);
+			}
+		}
+	}
+	return r;
+}
+
+static CUresult memset_any(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t width,
+			   size_t height, size_t pitch, CUstream st, bool pt)
+{
+	if (is_host(dst))
+		return memset_host(dst, value, elem, width, height, pitch, st, pt);
+	return memset_dev(dst, value, elem, width, height, pitch, st, pt);
+}
+
 #define MEMSET_1D(name, T, elem, pt)                                                      \
 	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n)                               \
 	{                                                                                 \
-		return memset_dev(d, v, elem, n, 0, 0, NULL, pt);                         \
+		return memset_any(d, v, elem, n, 0, 0, NULL, pt);                         \
 	}
 #define MEMSET_1D_ASYNC(name, T, elem, pt)                                                \
 	CUresult CUDAAPI name(CUdeviceptr d, T v, size_t n, CUstream s)                   \
 	{                                                                                 \
-		return memset_dev(d, v, elem, n, 0, 0, s, pt);                            \
+		return memset_any(d, v, elem, n, 0, 0, s, pt);                            \
 	}
 #define MEMSET_2D(name, T, elem, pt)                                                      \
 	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h)       \
 	{                                                                                 \
-		return h ? memset_dev(d, v, elem, w, h, pitch, NULL, pt) : CUDA_SUCCESS;  \
+		return h ? memset_any(d, v, elem, w, h, pitch, NULL, pt) : CUDA_SUCCESS;  \
 	}
 #define MEMSET_2D_ASYNC(name, T, elem, pt)                                                \
 	CUresult CUDAAPI name(CUdeviceptr d, size_t pitch, T v, size_t w, size_t h,       \
 			      CUstream s)                                                 \
 	{                                                                                 \
-		return h ? memset_dev(d, v, elem, w, h, pitch, s, pt) : CUDA_SUCCESS;     \
+		return h ? memset_any(d, v, elem, w, h, pitch, s, pt) : CUDA_SUCCESS;     \
 	}
 
 MEMSET_1D(cuMemsetD8_v2, unsigned char, 1, false)
@@ -240,14 +407,76 @@ MEMSET_2D_ASYNC(cuMemsetD2D32Async_ptsz, unsigned int, 4, true)
 
 /* ---- pointer attributes, answered from the shim's allocation table ---- */
 
+/*
+ * Pinned host memory (host_memory.c): host memory of its context, mapped for
+ * the device when it is in the executor's heap, honestly not mapped when it
+ * is staged (the device cannot reach it).
+ */
+static CUresult host_pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p,
+				  const struct vgpu_host_info *h)
+{
+	switch (attr) {
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = (CUcontext)h->ctx;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned int *)data = CU_MEMORYTYPE_HOST;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+		*(void **)data = (void *)p;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: {
+		/* Heap memory is mapped (cuMemHostGetDevicePointer); staged memory is not. */
+		CUdeviceptr d = h->heap ? vgpu_heap_device(h->heap_off + (p - h->base)) : 0;
+
+		if (!d)
+			return CUDA_ERROR_NOT_SUPPORTED;
+		*(CUdeviceptr *)data = d;
+		return CUDA_SUCCESS;
+	}
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+		*(bool *)data = h->heap && vgpu_heap_device(h->heap_off);
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+		*(bool *)data = false;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = h->ctx->dev;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+		*(CUdeviceptr *)data = h->base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+		*(size_t *)data = h->size;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+		*(unsigned long long *)data = h->base;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+		*(unsigned long long *)data = 0;
+		return CUDA_SUCCESS;
+	case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+		*(CUmemoryPool *)data = NULL;
+		return CUDA_SUCCESS;
+	default:
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+}
+
 static CUresult pointer_attr(void *data, CUpointer_attribute attr, CUdeviceptr p)
 {
+	struct vgpu_host_info h;
 	CUdeviceptr base;
 	size_t size;
 	struct vgpu_ctx *ctx;
 
 	if (!data)
 		return CUDA_ERROR_INVALID_VALUE;
+	if (vgpu_host_find(p, &h))
+		return host_pointer_attr(data, attr, p, &h);
 	if (!vgpu_alloc_find(p, &base, &size, &ctx)) {
 		/* Not device memory the shim knows: what the driver says of unregistered host memory. */
 		if (attr == CU_POINTER_ATTRIBUTE_MEMORY_TYPE || attr == CU_POINTER_ATTRIBUTE_CONTEXT)

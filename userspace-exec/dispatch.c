@@ -152,6 +152,20 @@ static const struct vgpu_op ops[VGPU_OP_COUNT] = {
 	OP(VGPU_OP_GRAPH_HOST_FUNC, vgpu_exec_graph_host_func, struct vgpu_graph_host_func_args,
 	   IN_CTX),
 	OP(VGPU_OP_GRAPH_HOST_DONE, vgpu_exec_graph_host_done, struct vgpu_msg_graph_host_func, 0),
+	/* host-mem: pitched memory and 2D copies */
+	OP(VGPU_OP_MEM_ALLOC_PITCH, vgpu_exec_mem_alloc_pitch, struct vgpu_mem_alloc_pitch_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_HTOD, vgpu_exec_memcpy_2d_htod, struct vgpu_memcpy_2d_htod_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_DTOH, vgpu_exec_memcpy_2d_dtoh, struct vgpu_memcpy_2d_dtoh_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_2D_DTOD, vgpu_exec_memcpy_2d_dtod, struct vgpu_memcpy_2d_dtod_args,
+	   IN_CTX),
+	OP0(VGPU_OP_HEAP_INFO, vgpu_exec_heap_info, IN_CTX),
+	OP(VGPU_OP_MEMCPY_HEAP_HTOD, vgpu_exec_memcpy_heap_htod, struct vgpu_memcpy_heap_args,
+	   IN_CTX),
+	OP(VGPU_OP_MEMCPY_HEAP_DTOH, vgpu_exec_memcpy_heap_dtoh, struct vgpu_memcpy_heap_args,
+	   IN_CTX),
 };
 
 struct vgpu_idmap_entry *vgpu_obj(struct vgpu_session *s, uint64_t id, enum vgpu_obj_type type)

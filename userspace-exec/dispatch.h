@@ -115,6 +115,22 @@ CUresult vgpu_exec_graph_node_get(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_kernel_node_set(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_host_func(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_graph_host_done(struct vgpu_session *s, struct vgpu_call *c);
+/* Pitched memory and 2D copies (exec_memory_2d.c). */
+CUresult vgpu_exec_mem_alloc_pitch(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_htod(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_dtoh(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_2d_dtod(struct vgpu_session *s, struct vgpu_call *c);
+/* The pinned-memory heap (exec_heap.c). */
+CUresult vgpu_exec_heap_info(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_heap_htod(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_memcpy_heap_dtoh(struct vgpu_session *s, struct vgpu_call *c);
+/*
+ * @height rows of @width bytes, @pitch apart from @p, lie in device memory
+ * the driver knows, allocations without gaps (overflow-safe; nonzero width
+ * and height).
+ */
+bool vgpu_exec_device_region_ok(struct vgpu_session *s, uint64_t p, uint64_t pitch,
+				uint64_t width, uint64_t height);
 
 /* Helpers for handlers. */
 

@@ -218,7 +218,7 @@ CUresult vgpu_exec_memcpy_dtoh(struct vgpu_session *s, struct vgpu_call *c)
 	if (r != CUDA_SUCCESS)
 		return r;
 	if (!(c->hdr->flags & VGPU_CMD_F_REPLY))
-		return CUDA_SUCCESS;	/* nobody reads the bytes: a hostile or broken guest */
+		return CUDA_SUCCESS;	/* the guest reads them from a host function after the copy */
 	r = vgpu_answer_after(s, c, xs, &w);
 	if (r == VGPU_DEFERRED && s->stage) {
 		w->copy_src = to;
@@ -247,6 +247,17 @@ CUresult vgpu_exec_memset(struct vgpu_session *s, struct vgpu_call *c)
 	if (!xs)
 		return CUDA_ERROR_INVALID_HANDLE;
 	st = xs->h;
+	if (a->height) {
+		uint64_t row;
+
+		/* A 2D region: every row in device memory, whatever the pitch says. */
+		if (!a->width)
+			return CUDA_SUCCESS;
+		if ((a->elem_size != 1 && a->elem_size != 2 && a->elem_size != 4) ||
+		    __builtin_mul_overflow(a->width, (uint64_t)a->elem_size, &row) ||
+		    !vgpu_exec_device_region_ok(s, a->dst, a->dst_pitch, row, a->height))
+			return CUDA_ERROR_INVALID_VALUE;
+	}
 	if (a->height == 0) {
 		switch (a->elem_size) {
 		case 1:

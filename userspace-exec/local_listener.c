@@ -294,7 +294,9 @@ static void attach(struct pending *p, const struct vgpu_local_options *opt)
 	s->uid = p->uid;
 	s->client_pid = p->pid;
 	s->session_id = next_session_id++;
-	if (vgpu_layout_compute(opt->bar1_size, 1, 0, &s->layout))
+	/* The pinned-memory heap comes on top of the channel's memory. */
+	if (opt->heap_size > UINT64_MAX - opt->bar1_size ||
+	    vgpu_layout_compute(opt->bar1_size + opt->heap_size, 1, opt->heap_size, &s->layout))
 		goto fail;
 	s->bar0_fd = memfd_create("vgpu-bar0", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	s->bar1_fd = memfd_create("vgpu-bar1", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -341,7 +343,7 @@ static void attach(struct pending *p, const struct vgpu_local_options *opt)
 	if (s->link)
 		vgpu_quota_link_pid(opt->quota, s->link, s->worker);
 	a.bar0_size = VGPU_BAR0_SIZE;
-	a.bar1_size = opt->bar1_size;
+	a.bar1_size = s->layout.bar1_size;
 	a.session_id = s->session_id;
 	a.channel = 0;
 	s->used = true;

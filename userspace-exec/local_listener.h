@@ -16,6 +16,7 @@ enum vgpu_quota_group {
 struct vgpu_local_options {
 	const char *socket_path;
 	uint64_t bar1_size;		/* per client */
+	uint64_t heap_size;		/* per client, beyond bar1_size: pinned host memory (DMA) */
 	uint64_t mem_limit;		/* bytes per account, 0: mem_share of the device */
 	uint32_t mem_share;		/* percent of the device per account, when mem_limit is 0 */
 	enum vgpu_quota_group quota_group;

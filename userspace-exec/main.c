@@ -217,6 +217,9 @@ static void usage(FILE *f)
 		"\n"
 		"Local sessions:\n"
 		"  --bar1-size SIZE    shared memory per session (default 64M)\n"
+		"  --pinned-heap SIZE  more shared memory per session, for the guest's pinned\n"
+		"                      allocations: copies from and to them are DMA (default\n"
+		"                      64M, a multiple of 4K; 0: pinned memory is staged)\n"
 		"  --mem-limit SIZE|N%% device memory per instance: a size, or a share of the\n"
 		"                      device (default 100%%; --mem-quota is the same)\n"
 		"  --quota-group session|uid\n"
@@ -283,7 +286,7 @@ static int parse_limit(const char *s, uint64_t *bytes, uint32_t *share)
 }
 
 enum {
-	OPT_BAR1 = 256, OPT_MEM, OPT_GROUP, OPT_READY, OPT_TIMEOUT, OPT_SESSIONS, OPT_PENDING,
+	OPT_BAR1 = 256, OPT_HEAP, OPT_MEM, OPT_GROUP, OPT_READY, OPT_TIMEOUT, OPT_SESSIONS, OPT_PENDING,
 	OPT_CTX_MEM, OPT_IMAGE_MEM, OPT_CACHE, OPT_UIDS, OPT_GID, OPT_NO_USERNS, OPT_NO_SECCOMP,
 	OPT_NO_NVML, OPT_LOG_LEVEL,
 };
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
 		{ "mdev", optional_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "bar1-size", required_argument, NULL, OPT_BAR1 },
+		{ "pinned-heap", required_argument, NULL, OPT_HEAP },
 		{ "mem-limit", required_argument, NULL, OPT_MEM },
 		{ "mem-quota", required_argument, NULL, OPT_MEM },
 		{ "quota-group", required_argument, NULL, OPT_GROUP },
@@ -316,6 +320,7 @@ int main(int argc, char **argv)
 	};
 	struct vgpu_local_options opt = {
 		.bar1_size = 64ull << 20,
+		.heap_size = 64ull << 20,
 		.mem_share = 100,
 		.request_timeout_ms = VGPU_LOCAL_REQUEST_TIMEOUT_MS,
 		.max_sessions_per_uid = VGPU_LOCAL_SESSIONS_PER_UID,
@@ -353,6 +358,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_BAR1:
 			if (vgpu_parse_size(optarg, &opt.bar1_size))
+				return bad("size", optarg);
+			break;
+		case OPT_HEAP:
+			if (vgpu_parse_size(optarg, &opt.heap_size) || opt.heap_size % 4096)
 				return bad("size", optarg);
 			break;
 		case OPT_MEM:

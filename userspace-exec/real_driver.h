@@ -157,7 +157,11 @@
 	X(GraphKernelNodeSetParams, "cuGraphKernelNodeSetParams_v2",			\
 	  PFN_cuGraphKernelNodeSetParams_v12000)					\
 	X(GraphExecKernelNodeSetParams, "cuGraphExecKernelNodeSetParams_v2",		\
-	  PFN_cuGraphExecKernelNodeSetParams_v12000)
+	  PFN_cuGraphExecKernelNodeSetParams_v12000)	\
+	X(MemAllocPitch, "cuMemAllocPitch_v2", PFN_cuMemAllocPitch_v3020)		\
+	X(Memcpy2DAsync, "cuMemcpy2DAsync_v2", PFN_cuMemcpy2DAsync_v3020)		\
+	X(MemGetAddressRange, "cuMemGetAddressRange_v2", PFN_cuMemGetAddressRange_v3020) \
+	X(PointerGetAttribute, "cuPointerGetAttribute", PFN_cuPointerGetAttribute_v4000)
 
 struct vgpu_real_driver {
 	void *handle;

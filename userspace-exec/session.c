@@ -42,6 +42,10 @@ int vgpu_session_init(struct vgpu_session *s, const struct vgpu_worker_channel *
 					   l->cq_entries, 0, s->ctrl };
 	s->bulk = base + l->bulk_offset;
 	s->bulk_size = l->bulk_size;
+	/* The heap is cut in equal page-aligned slices, one per channel (one guest process each). */
+	s->heap_len = l->heap_size / l->channel_count / 4096 * 4096;
+	s->heap_off = l->heap_offset + (uint64_t)ch->channel * s->heap_len;
+	s->heap = s->heap_len ? (uint8_t *)ch->bar1 + s->heap_off : NULL;
 	vgpu_bulk_geometry(s->bulk_size, &s->bulk_slot_size, &s->bulk_slots);
 	s->msg_budget = vgpu_msg_budget(l->cq_entries);
 	if (s->msg_budget > sizeof(s->msg_pos) / sizeof(s->msg_pos[0]))
@@ -218,6 +222,10 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 	if (s->bulk_registered)
 		s->drv.MemHostUnregister(s->channel);
 	s->bulk_registered = false;
+	if (s->heap_registered)
+		s->drv.MemHostUnregister(s->heap);
+	s->heap_registered = false;
+	s->heap_dev = 0;
 	s->host_flags = 0;
 	if (s->stage)
 		s->drv.MemFreeHost(s->stage);

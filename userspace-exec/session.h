@@ -56,6 +56,10 @@ struct vgpu_session {
 	bool bulk_registered;	/* pinned with the real driver: copies are real DMA */
 	uint8_t *stage;		/* when it could not be: a pinned mirror of bulk, or NULL */
 	CUdeviceptr host_flags;	/* ctrl.host_flag as the GPU sees it; 0: no host functions */
+	uint8_t *heap;		/* this channel's slice of BAR1's pinned-memory heap, or NULL */
+	uint64_t heap_off, heap_len;	/* the slice within BAR1 */
+	bool heap_registered;	/* pinned with the real driver: copies from and to it are DMA */
+	CUdeviceptr heap_dev;	/* the slice as the GPU sees it (mapped), or 0 */
 	uint32_t host_gen[VGPU_HOST_FLAGS];	/* the latest generation a stream waits for, per slot */
 
 	struct vgpu_idmap handles;

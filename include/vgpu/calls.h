@@ -112,6 +112,15 @@ enum vgpu_opcode {
 	VGPU_OP_FUNC_SET_SHARED_CONFIG	= 113,
 	VGPU_OP_OCCUPANCY_CLUSTER	= 114,
 
+	/* Pitched memory and 2D copies (host-mem). */
+	VGPU_OP_MEM_ALLOC_PITCH		= 140,
+	VGPU_OP_MEMCPY_2D_HTOD		= 141,
+	VGPU_OP_MEMCPY_2D_DTOH		= 142,
+	VGPU_OP_MEMCPY_2D_DTOD		= 143,
+	VGPU_OP_HEAP_INFO		= 144,
+	VGPU_OP_MEMCPY_HEAP_HTOD	= 145,
+	VGPU_OP_MEMCPY_HEAP_DTOH	= 146,
+
 	/* Virtual memory management and stream-ordered allocation (160-179). */
 	VGPU_OP_VMM_GRANULARITY		= 160,
 	VGPU_OP_VMM_RESERVE		= 161,
@@ -681,6 +690,80 @@ struct vgpu_graph_host_func_args {
 struct vgpu_msg_graph_host_func {	/* message data, inline; also GRAPH_HOST_DONE's arguments */
 	uint64_t cookie;
 	uint64_t run;		/* 1, 2, ... per captured host function */
+};
+
+/*
+ * MEM_ALLOC_PITCH: cuMemAllocPitch.  The executor asks the real driver, so
+ * the pitch is the device's own; answered {dptr, pitch}.
+ */
+struct vgpu_mem_alloc_pitch_args {
+	uint64_t width;		/* bytes */
+	uint64_t height;
+	uint32_t elem_size;	/* 4, 8 or 16 */
+	uint32_t reserved;
+};
+struct vgpu_mem_alloc_pitch_reply {	/* inline */
+	uint64_t dptr;
+	uint64_t pitch;
+};
+
+/*
+ * 2D copies.  A device region is @height rows of @width bytes, @pitch bytes
+ * apart, starting at its address; the executor checks that it lies in
+ * device memory (allocations without a gap between them).  The host side
+ * travels through bulk with its rows packed (its pitch is @width), so
+ * len == width * height.
+ *
+ * MEMCPY_2D_HTOD: rows in bulk; asynchronous unless VGPU_CMD_F_REPLY.
+ * MEMCPY_2D_DTOH: always answered, once the rows are in bulk.
+ * MEMCPY_2D_DTOD: asynchronous unless VGPU_CMD_F_REPLY.
+ */
+struct vgpu_memcpy_2d_htod_args {
+	uint64_t dst;
+	uint64_t dst_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
+	struct vgpu_bulk_ref src;
+	uint64_t bulk_seq;
+};
+struct vgpu_memcpy_2d_dtoh_args {
+	uint64_t src;
+	uint64_t src_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
+	struct vgpu_bulk_ref dst;
+};
+struct vgpu_memcpy_2d_dtod_args {
+	uint64_t dst;
+	uint64_t dst_pitch;
+	uint64_t src;
+	uint64_t src_pitch;
+	uint64_t width;
+	uint64_t height;
+	uint64_t stream;
+};
+
+/*
+ * The pinned-memory heap (decision 9): each channel owns a page-aligned
+ * slice of BAR1's heap, which the executor registers with the driver.
+ * HEAP_INFO answers where the slice is ({off within BAR1, len}, and the
+ * device address kernels reach it at) once it is registered,
+ * CUDA_ERROR_NOT_SUPPORTED otherwise.  Copies between a heap
+ * range (@off within BAR1) and the device are DMA in stream order;
+ * asynchronous unless VGPU_CMD_F_REPLY, then answered once the copy is done.
+ */
+struct vgpu_heap_info_reply {	/* inline */
+	uint64_t off;
+	uint64_t len;
+	uint64_t dev;		/* the slice's device address (mapped memory), 0: none */
+};
+struct vgpu_memcpy_heap_args {
+	uint64_t dev;		/* HTOD: the destination, DTOH: the source */
+	uint64_t stream;
+	uint64_t off;		/* within BAR1, inside the channel's heap slice */
+	uint64_t len;
 };
 
 #endif /* VGPU_CALLS_H */

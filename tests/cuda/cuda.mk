@@ -39,6 +39,13 @@ $(B)/tests/cuda/graphs: tests/cuda/graphs.cu tests/cuda/test_kernels.cuh
 
 CUDA_TESTS += $(B)/tests/cuda/graphs
 
+# Pinned host memory, pitched memory, 2D and 3D copies.
+$(B)/tests/cuda/host_memory: tests/cuda/host_memory.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
+CUDA_TESTS += $(B)/tests/cuda/host_memory
+
 # Every program above (each family adds its own to CUDA_TESTS beside its rule).
 cuda-tests: $(CUDA_TESTS)
 

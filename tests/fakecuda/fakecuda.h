@@ -464,6 +464,11 @@ void fc_module_free_ctx(struct fc_ctx *c);	/* modules and functions of a context
 void fc_mem_free_ctx(struct fc_ctx *c);		/* allocations and registrations of a context */
 /* A device range a copy, memset or memory operation may name: allocated or registered. */
 bool fc_range_ok(uint64_t p, size_t n);
+/* Registered or pinned memory is FC_SIDE_PINNED, other host memory FC_SIDE_PAGEABLE. */
+enum fc_side fc_host_side(const void *p, size_t n);
+/* One copy operation on @q (a pageable source is staged now); @wait: until it completed. */
+CUresult fc_submit_copy(const char *call, struct fc_queue *q, uint64_t dst, enum fc_side ds,
+			uint64_t src, enum fc_side ss, size_t n, bool wait);
 
 /* ---- virtual memory management (fc_vmm.c) ---- */
 #define FC_VMM_GRANULARITY	(2ull << 20)	/* what an H200 reports, minimum and recommended */

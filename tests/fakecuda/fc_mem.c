@@ -302,8 +302,8 @@ FC_EXPORT CUresult cuMemGetInfo_v2(size_t *free, size_t *total)
 
 /* ------------------------------------------------------------ copies */
 
-static CUresult submit_copy(const char *call, struct fc_queue *q, uint64_t dst, enum fc_side ds,
-			    uint64_t src, enum fc_side ss, size_t n, bool wait)
+CUresult fc_submit_copy(const char *call, struct fc_queue *q, uint64_t dst, enum fc_side ds,
+			uint64_t src, enum fc_side ss, size_t n, bool wait)
 {
 	struct fc_op *op = fc_op_new(FC_OP_COPY, call);
 
@@ -327,7 +327,7 @@ static CUresult submit_copy(const char *call, struct fc_queue *q, uint64_t dst, 
 }
 
 /* Registered or pinned memory is read or written when the copy runs; other host memory is not. */
-static enum fc_side host_side(const void *p, size_t n)
+enum fc_side fc_host_side(const void *p, size_t n)
 {
 	return fc_hostreg_find((uint64_t)(uintptr_t)p, n) ? FC_SIDE_PINNED : FC_SIDE_PAGEABLE;
 }
@@ -342,8 +342,8 @@ static CUresult memcpy_htod(CUdeviceptr dst, const void *src, size_t n, CUstream
 		return r;
 	if (!src || !fc_range_ok(dst, n))
 		return CUDA_ERROR_INVALID_VALUE;
-	return submit_copy(call, q, dst, FC_SIDE_DEVICE, (uint64_t)(uintptr_t)src,
-			   host_side(src, n), n, false);
+	return fc_submit_copy(call, q, dst, FC_SIDE_DEVICE, (uint64_t)(uintptr_t)src,
+			   fc_host_side(src, n), n, false);
 }
 
 FC_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
@@ -363,8 +363,8 @@ static CUresult memcpy_dtoh(void *dst, CUdeviceptr src, size_t n, CUstream s)
 		return r;
 	if (!dst || !fc_range_ok(src, n))
 		return CUDA_ERROR_INVALID_VALUE;
-	enum fc_side side = host_side(dst, n);
-	r = submit_copy(call, q, (uint64_t)(uintptr_t)dst, side, src, FC_SIDE_DEVICE, n,
+	enum fc_side side = fc_host_side(dst, n);
+	r = fc_submit_copy(call, q, (uint64_t)(uintptr_t)dst, side, src, FC_SIDE_DEVICE, n,
 			side == FC_SIDE_PAGEABLE);
 	return r || side == FC_SIDE_PINNED ? r : fc_sticky;
 }
@@ -385,7 +385,7 @@ static CUresult memcpy_dtod(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream
 		return r;
 	if (!fc_range_ok(dst, n) || !fc_range_ok(src, n))
 		return CUDA_ERROR_INVALID_VALUE;
-	return submit_copy(call, q, dst, FC_SIDE_DEVICE, src, FC_SIDE_DEVICE, n, false);
+	return fc_submit_copy(call, q, dst, FC_SIDE_DEVICE, src, FC_SIDE_DEVICE, n, false);
 }
 
 FC_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,

@@ -24,6 +24,9 @@ done
 	-o "$tmp/occupancy" tests/cuda/occupancy.cu || { echo "nvcc failed"; exit 1; }
 "$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
 	-o "$tmp/graphs" tests/cuda/graphs.cu || { echo "nvcc failed"; exit 1; }
+# Pinned host memory, pitched memory, 2D and 3D copies (tests/cuda/host_memory.cu).
+"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$tmp/host_memory" tests/cuda/host_memory.cu || { echo "nvcc failed"; exit 1; }
 
 # A private socket, so that the executor started here (with the double) is
 # the one the program talks to.
@@ -47,6 +50,7 @@ for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
 done
+run "^PASSED" "$tmp/host_memory"
 # What the executor hands the driver's cuLaunchKernelEx is what the program asked for:
 # programmatic serialisation on, priority -1, clusters of 2x1x1, a launch completion
 # event with default flags, and the cooperative launch's attribute.
@@ -75,6 +79,7 @@ done
 # so that an executor answering before a copy landed, or letting go of a
 # buffer a queued copy still reads, gets caught rather than winning the race.
 FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/guest_static"
+FAKECUDA_OP_DELAY_US=200 run "^PASSED" "$tmp/host_memory"
 # A fault that shows only after the worker went to sleep on an armed wait:
 # the driver runs no host function after a fault, so the wake-up the worker
 # armed never comes (seen on an H200); it must look at its waits anyway.

@@ -107,7 +107,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdtemp(dir))
 		setenv("VGPU_CACHE_DIR", dir, 0);
 	bar1 = aligned_alloc(4096, BAR1_SIZE);
-	if (!bar1 || vgpu_layout_compute(BAR1_SIZE, 4, 0, &chan.layout))
+	if (!bar1 || vgpu_layout_compute(BAR1_SIZE, 4, 1u << 20, &chan.layout))
 		abort();
 	chan.bar1 = bar1;
 	chan.channel = 0;

@@ -128,6 +128,16 @@ def main(out):
         "occupancy_cluster": rec(114, struct.pack("<QQ3I3IIIII", 301, 0, 4, 1, 1, 64, 1, 1, 0, 1,
                                                   1, 0)
                                  + launch_attr(4, struct.pack("<III", 2, 1, 1))),
+        # host-mem: pitched allocations, 2D copies (ops 140-143), 2D memsets
+        "alloc_pitch": rec(140, struct.pack("<QQII", 100, 10, 4, 0)),
+        "memcpy_2d_htod": rec(141, struct.pack("<QQQQQ", 0, 512, 100, 10, 0) + bulk(0, 1000)
+                              + struct.pack("<Q", 1)),
+        "memcpy_2d_dtoh": rec(142, struct.pack("<QQQQQ", 0, 512, 100, 10, 0) + bulk(0, 1000)),
+        "memcpy_2d_dtod": rec(143, struct.pack("<QQQQQQQ", 0, 512, 0, 512, 100, 10, 0)),
+        "memset_2d": rec(47, struct.pack("<QQQQQII", 0, 0, 25, 10, 512, 7, 4)),
+        # host-mem: the pinned-memory heap (ops 144-146)
+        "heap": rec(144, b"") + rec(145, struct.pack("<QQQQ", 0, 0, 0, 64))
+        + rec(146, struct.pack("<QQQQ", 0, 0, 0, 64), flags=0),
     }
     seeds.update(vmm_seeds())
     for name, body in seeds.items():

@@ -137,6 +137,36 @@ static void questions(void)
 	ASK("cuMemHostRegister(inside cuMemAllocHost memory)", D.MemHostRegister(ph, 64, 0));
 	MUST(D.MemFreeHost(ph));
 
+	/* pitched memory, 2D copies, and what names device memory (exec_memory_2d.c) */
+	CUdeviceptr base = 0, pd = 0;
+	size_t rsize = 0, pitch = 0;
+	unsigned mtype = 0;
+	ASK("cuMemGetAddressRange(registered host memory)", D.MemGetAddressRange(&base, &rsize, (CUdeviceptr)(uintptr_t)plain));
+	ASK("cuPointerGetAttribute(MEMORY_TYPE, registered memory)",
+	    D.PointerGetAttribute(&mtype, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)plain));
+	printf("%-58s = %u\n", "  ... type", mtype);
+	ASK("cuMemAllocPitch(element size 3)", D.MemAllocPitch(&pd, &pitch, 40, 10, 3));
+	static const size_t widths[] = { 1, 40, 512, 513, 1000, 4097 };
+	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		for (unsigned es = 4; es <= 16; es *= 2) {
+			MUST(D.MemAllocPitch(&pd, &pitch, widths[i], 3, es));
+			printf("cuMemAllocPitch pitch, width %-5zu element %-2u %17s = %zu\n", widths[i], es, "", pitch);
+			MUST(D.MemFree(pd));
+		}
+	}
+	MUST(D.MemAllocPitch(&pd, &pitch, 100, 4, 4));
+	ASK("cuMemGetAddressRange(pitched + 1)", D.MemGetAddressRange(&base, &rsize, pd + 1));
+	printf("%-58s = %s\n", "  ... size is pitch * height", rsize == pitch * 4 ? "yes" : "no");
+	CUDA_MEMCPY2D m2 = { .srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = pd, .srcPitch = 50,
+			     .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = pd, .dstPitch = pitch,
+			     .WidthInBytes = 100, .Height = 2 };
+	ASK("cuMemcpy2DAsync(source pitch below the width)", D.Memcpy2DAsync(&m2, NULL));
+	m2.srcPitch = pitch;
+	m2.Height = 5;
+	ASK("cuMemcpy2DAsync(one row past the allocation)", D.Memcpy2DAsync(&m2, NULL));
+	MUST(D.CtxSynchronize());
+	MUST(D.MemFree(pd));
+
 	/* stream memory operations: what is refused */
 	uint32_t stack_word = 0;
 	CUdeviceptr m;

@@ -7,9 +7,9 @@
 # 1. the end-to-end runtime test, static and shared cudart: natively, then
 #    through vgpu (shim -> local transport -> executor -> the NVIDIA driver);
 #    every check must pass and the checksums of both runs must be equal;
-# 2. the sticky-fault case through vgpu; the multi-threaded programs and the
-#    VMM pool / stream-ordered allocation program and graphs.cu, natively and
-#    through vgpu, compared;
+# 2. the sticky-fault case through vgpu; the multi-threaded programs, the
+#    VMM pool / stream-ordered allocation program, the pinned/pitched memory
+#    program and graphs.cu, natively and through vgpu, compared;
 # 3. every occupancy answer, and cuBLAS SGEMM/GemmEx results, natively and
 #    through vgpu, compared line by line;
 # 4. cuInit with no executor: an error, and one log line saying why;
@@ -121,6 +121,19 @@ diff <(echo "$native" | grep '^mode:') <(echo "$shim" | grep '^mode:') | sed 's/
 [ "$(echo "$native" | grep -c '^mode:')" -gt 0 ] &&
 	[ "$(echo "$native" | grep '^mode:')" = "$(echo "$shim" | grep '^mode:')" ]
 result "graphs: every capture-mode answer as native" $?
+
+# Pinned host memory, pitched memory, 2D/3D copies (tests/cuda/host_memory.cu): every check
+# natively and through vgpu, and the same sums (results, and the driver's pitches).
+bin=$B/tests/cuda/host_memory
+native=$(timeout 300 "$bin" 2>&1); nrc=$?
+shim=$(timeout 300 "$B/bin/vgpu" run -- "$bin" 2>&1); src=$?
+echo "$native" | grep -v '^ok' | sed "s/^/   native: /"
+echo "$shim" | grep -v '^ok' | sed "s/^/   vgpu: /"
+result "host_memory natively" $nrc
+result "host_memory through vgpu" $src
+nsum=$(echo "$native" | grep '^sum ') ssum=$(echo "$shim" | grep '^sum ')
+[ -n "$nsum" ] && [ "$nsum" = "$ssum" ]
+result "host_memory: sums identical to native" $?
 
 log=$(mktemp)
 out=$(VGPU_SOCKET=/tmp/vgpu-nobody-here.sock VGPU_LOG=$log LD_LIBRARY_PATH=$B/lib:$LD_LIBRARY_PATH \

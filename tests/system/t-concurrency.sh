@@ -10,10 +10,13 @@ cd "$(dirname "$0")/../.."
 B=${B:-build}
 NVCC=${NVCC:-${CUDA_HOME:-/usr/local/cuda}/bin/nvcc}
 [ -x "$NVCC" ] || { echo "SKIP: nvcc not found: the guest program cannot be built here"; exit 77; }
-make -s "$B/tests/cuda/concurrency" "$B/tests/cuda/graphs" "$B/fakecuda/libcuda.so.1" all >/dev/null ||
-	exit 1
+make -s "$B/tests/cuda/concurrency" "$B/tests/cuda/graphs" "$B/tests/cuda/host_memory" \
+	"$B/fakecuda/libcuda.so.1" all >/dev/null || exit 1
 prog=$PWD/$B/tests/cuda/concurrency
 graphs=$PWD/$B/tests/cuda/graphs
+# Staged pinned-memory copies hold bulk until their stream gets there: they
+# too must get through the smallest channel.
+hostmem=$PWD/$B/tests/cuda/host_memory
 
 tmp=$(mktemp -d /tmp/vgpu-concurrency.XXXXXX)
 exe=
@@ -31,7 +34,15 @@ for run in 64M 4M 512K 4M-delayed; do
 		export FAKECUDA_OP_DELAY_US=200
 	fi
 	export VGPU_SOCKET=$tmp/vgpu-$run.sock
-	"$B/bin/vgpu-executor" --listen --bar1-size $size 2>"$tmp/executor-$run.log" &
+	# Pinned memory: DMA from the executor's heap (64M), a heap too small for
+	# the larger allocations (4M: both paths in one process), staged (the rest).
+	case $run in
+	64M) heap=64M ;;
+	4M) heap=1M ;;
+	*) heap=0 ;;
+	esac
+	"$B/bin/vgpu-executor" --listen --bar1-size $size --pinned-heap $heap \
+		2>"$tmp/executor-$run.log" &
 	exe=$!
 	for _ in $(seq 100); do [ -S "$VGPU_SOCKET" ] && break; sleep 0.1; done
 	[ -S "$VGPU_SOCKET" ] || { echo "FAIL: the executor did not start"; cat "$tmp/executor-$run.log"; exit 1; }
@@ -50,6 +61,13 @@ for run in 64M 4M 512K 4M-delayed; do
 	grep -v '^ok' "$tmp/graphs-$run" | grep -v '^mode:' | sed "s/^/   $run graphs: /"
 	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/graphs-$run"; then
 		echo "FAIL: graphs on a channel of $run: exit $rc"
+		status=1
+	fi
+	LD_LIBRARY_PATH=$B/lib timeout 300 "$hostmem" >"$tmp/hostmem-$run" 2>&1
+	rc=$?
+	grep -v -e '^ok' -e '^sum ' "$tmp/hostmem-$run" | sed "s/^/   $run host_memory: /"
+	if [ $rc -ne 0 ] || ! grep -q '^PASSED' "$tmp/hostmem-$run"; then
+		echo "FAIL: host_memory on a channel of $run: exit $rc"
 		status=1
 	fi
 	kill $exe; wait $exe 2>/dev/null; exe=

@@ -12,12 +12,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "session.h"
 #include "test.h"
 #include "vgpu/calls.h"
 #include "vgpu/regs.h"
 
 #define BAR1_SIZE	(16u << 20)
+#define HEAP_SIZE	(1u << 20)	/* 256 KiB per channel */
 #define CTX		VGPU_FIRST_ID
 
 static struct vgpu_worker_channel chan;
@@ -83,6 +85,189 @@ static uint32_t call(uint16_t op, uint16_t flags, uint32_t ctx, const void *args
 #define SYNC(op, args) call(op, VGPU_CMD_F_REPLY, CTX, &(args), sizeof(args), NULL)
 #define ASYNC(op, args) call(op, 0, CTX, &(args), sizeof(args), NULL)
 
+/*
+ * Pitched allocations and 2D copies (ops 140-143) and 2D memsets: pitches
+ * that overflow, regions past their allocation, rows that overlap, host
+ * memory of the worker named as device memory, packed rows that do not add
+ * up; each refused, and the bulk of a refused copy still retired.
+ */
+static void hostile_2d(uint64_t bulk_size)
+{
+	struct vgpu_mem_alloc_pitch_args ap = { .width = 100, .height = 10, .elem_size = 4 };
+	struct vgpu_mem_alloc_pitch_reply pr;
+	struct vgpu_completion ans;
+	const uint64_t big = 1ull << 62;
+
+	ap.elem_size = 3;
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC_PITCH, ap) == CUDA_ERROR_INVALID_VALUE);
+	ap.elem_size = 4;
+	ap.height = big;	/* width * height wraps */
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC_PITCH, ap) == CUDA_ERROR_INVALID_VALUE);
+	ap.width = 1u << 20;	/* 64 MiB: past the session's 32 MiB quota */
+	ap.height = 64;
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC_PITCH, ap) == CUDA_ERROR_OUT_OF_MEMORY);
+	ap.width = 100;
+	ap.height = 10;
+	CHECK(call(VGPU_OP_MEM_ALLOC_PITCH, VGPU_CMD_F_REPLY, CTX, &ap, sizeof(ap), &ans) ==
+	      CUDA_SUCCESS);
+	memcpy(&pr, ans.data, sizeof(pr));
+	CHECK(pr.dptr && pr.pitch >= 100);
+
+	/* Device to device: a good one, then the bad ones. */
+	struct vgpu_memcpy_2d_dtod_args dd = {
+		.dst = pr.dptr, .dst_pitch = pr.pitch, .src = pr.dptr + 50,
+		.src_pitch = pr.pitch, .width = 50, .height = 10,
+	};
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_SUCCESS);
+	dd.src_pitch = big;	/* (height - 1) * pitch wraps around */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.src_pitch = ~0ull / 9 + 1;
+	CHECK(ASYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);	/* kept, then taken */
+	/* 2^32 rows of 2^32 bytes after the first: the span wraps to exactly the width. */
+	dd.src_pitch = dd.dst_pitch = 1ull << 32;
+	dd.height = (1ull << 32) + 1;
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.height = 10;
+	dd.src_pitch = dd.dst_pitch = pr.pitch;
+	/* The executor's own check, whatever the driver would have said. */
+	CHECK(vgpu_exec_device_region_ok(&s, pr.dptr, pr.pitch, 100, 10));
+	CHECK(!vgpu_exec_device_region_ok(&s, pr.dptr, 1ull << 32, 50, (1ull << 32) + 1));
+	CHECK(vgpu_exec_device_region_ok(&s, pr.dptr + 1, pr.pitch, pr.pitch - 1, 10));
+	CHECK(!vgpu_exec_device_region_ok(&s, pr.dptr + 9 * pr.pitch, pr.pitch, pr.pitch + 1, 1));
+	CHECK(!vgpu_exec_device_region_ok(&s, pr.dptr + 1, pr.pitch, pr.pitch, 10));
+	CHECK(!vgpu_exec_device_region_ok(&s, (uint64_t)(uintptr_t)s.bulk, 64, 64, 2));
+	dd.height = 11;	/* one row past the allocation */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.height = 10;
+	dd.width = pr.pitch - 49;	/* the last row of the source runs 1 byte past the end */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.width = 50;
+	dd.dst_pitch = 10;	/* rows that overlap */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.dst_pitch = pr.pitch;
+	dd.src = ~0ull - 100;	/* start + span wraps */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	/* The worker's own registered host memory (the channel) is no device memory. */
+	dd.src = (uint64_t)(uintptr_t)s.bulk;
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+	dd.src = pr.dptr;
+	dd.dst = (uint64_t)(uintptr_t)s.bulk;
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+
+	/* Host to device: packed rows must be exactly width * height bytes. */
+	struct vgpu_memcpy_2d_htod_args h2 = {
+		.dst = pr.dptr, .dst_pitch = pr.pitch, .width = 100, .height = 10,
+		.src = { 0, 1000 },
+	};
+	CHECK(call_seq(VGPU_OP_MEMCPY_2D_HTOD, VGPU_CMD_F_REPLY, CTX, &h2, sizeof(h2),
+		       offsetof(struct vgpu_memcpy_2d_htod_args, bulk_seq), NULL) == CUDA_SUCCESS);
+	h2.src.len = 999;
+	CHECK(call_seq(VGPU_OP_MEMCPY_2D_HTOD, VGPU_CMD_F_REPLY, CTX, &h2, sizeof(h2),
+		       offsetof(struct vgpu_memcpy_2d_htod_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	CHECK(s.ctrl->bulk_slot_retired[0] == s.sq.head - vgpu_rec_size(sizeof(h2)) + 1);
+	h2.src.len = 1000;
+	h2.width = 1000;	/* one row of 1000 bytes from the start fits the allocation... */
+	h2.height = 1;
+	CHECK(call_seq(VGPU_OP_MEMCPY_2D_HTOD, VGPU_CMD_F_REPLY, CTX, &h2, sizeof(h2),
+		       offsetof(struct vgpu_memcpy_2d_htod_args, bulk_seq), NULL) == CUDA_SUCCESS);
+	h2.dst = pr.dptr + pr.pitch * 9 + 1;	/* ...but 1000 bytes from the last row's second byte do not */
+	CHECK(call_seq(VGPU_OP_MEMCPY_2D_HTOD, VGPU_CMD_F_REPLY, CTX, &h2, sizeof(h2),
+		       offsetof(struct vgpu_memcpy_2d_htod_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	h2.dst = pr.dptr;
+	h2.width = 8;
+	h2.height = big;	/* 8 * 2^62 wraps to 0 */
+	h2.src.len = 0;
+	CHECK(call_seq(VGPU_OP_MEMCPY_2D_HTOD, VGPU_CMD_F_REPLY, CTX, &h2, sizeof(h2),
+		       offsetof(struct vgpu_memcpy_2d_htod_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	CHECK(!s.closing);
+
+	/* Device to host: into bulk that is not there, rows past the allocation. */
+	struct vgpu_memcpy_2d_dtoh_args d2 = {
+		.src = pr.dptr, .src_pitch = pr.pitch, .width = 100, .height = 10,
+		.dst = { 0, 1000 },
+	};
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOH, d2) == CUDA_SUCCESS);
+	d2.dst = (struct vgpu_bulk_ref){ bulk_size - 500, 1000 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOH, d2) == CUDA_ERROR_INVALID_VALUE);
+	d2.dst = (struct vgpu_bulk_ref){ 0, 1000 };
+	d2.src = pr.dptr + pr.pitch;	/* 10 rows from row 1 */
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOH, d2) == CUDA_ERROR_INVALID_VALUE);
+	d2.src = pr.dptr;
+	d2.src_pitch = big;
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOH, d2) == CUDA_ERROR_INVALID_VALUE);
+
+	/* 2D memsets: the same region checks. */
+	struct vgpu_memset_args ms = {
+		.dst = pr.dptr, .width = 25, .height = 10, .dst_pitch = pr.pitch, .value = 7,
+		.elem_size = 4,
+	};
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_SUCCESS);
+	ms.height = 11;
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_ERROR_INVALID_VALUE);
+	ms.height = 10;
+	ms.dst_pitch = big;
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_ERROR_INVALID_VALUE);
+	ms.dst_pitch = 1ull << 32;	/* the span wraps to exactly one row */
+	ms.height = (1ull << 32) + 1;
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_ERROR_INVALID_VALUE);
+	ms.height = 10;
+	ms.dst_pitch = pr.pitch;
+	ms.width = big;	/* width * elem_size wraps */
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_ERROR_INVALID_VALUE);
+	ms.width = 25;
+	ms.dst = (uint64_t)(uintptr_t)s.bulk;
+	CHECK(SYNC(VGPU_OP_MEMSET, ms) == CUDA_ERROR_INVALID_VALUE);
+
+	/* A pitched allocation is freed as any other. */
+	struct vgpu_mem_free_args fr = { .dptr = pr.dptr };
+	CHECK(SYNC(VGPU_OP_MEM_FREE, fr) == CUDA_SUCCESS);
+	dd.dst = dd.src = pr.dptr;
+	CHECK(SYNC(VGPU_OP_MEMCPY_2D_DTOD, dd) == CUDA_ERROR_INVALID_VALUE);
+}
+
+/*
+ * The pinned-memory heap (ops 144-146): only this channel's slice of BAR1's
+ * heap, named by offsets that must not wrap, reaches the driver.
+ */
+static void hostile_heap(uint64_t dptr)
+{
+	struct vgpu_heap_info_reply hi;
+	struct vgpu_completion ans;
+
+	CHECK(call(VGPU_OP_HEAP_INFO, VGPU_CMD_F_REPLY, CTX, NULL, 0, &ans) == CUDA_SUCCESS);
+	memcpy(&hi, ans.data, sizeof(hi));
+	CHECK(hi.off == chan.layout.heap_offset && hi.len == HEAP_SIZE / 4 && hi.dev);
+	struct vgpu_memcpy_heap_args h = { .dev = dptr, .off = hi.off, .len = 64 };
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_SUCCESS);
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_SUCCESS);
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_SUCCESS);
+	h.off = hi.off + hi.len - 64;	/* the slice's last bytes */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_SUCCESS);
+	h.len = 65;	/* one byte into the next channel's slice */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off + hi.len;	/* the next channel's slice */
+	h.len = 64;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off - 64;	/* below the heap: channel memory */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.off = hi.off + 64;
+	h.len = ~0ull - 32;	/* off + len wraps */
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(ASYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+	h.len = 0;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_VALUE);
+	h.len = 64;
+	h.stream = 4242;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_HTOD, h) == CUDA_ERROR_INVALID_HANDLE);
+	/* Rows of a device range the driver refuses come back as its error. */
+	h.stream = 0;
+	h.dev = dptr + 4096 - 32;
+	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
+}
+
 int main(void)
 {
 	uint8_t *bar1 = aligned_alloc(4096, BAR1_SIZE);
@@ -94,7 +279,7 @@ int main(void)
 	setenv("VGPU_LIBCUDA", FAKECUDA_PATH, 1);
 	setenv("VGPU_CACHE_DIR", "/nonexistent/vgpu-test-no-cache", 1);
 	memset(bar1, 0, BAR1_SIZE);
-	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, 0, &chan.layout) == 0);
+	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, HEAP_SIZE, &chan.layout) == 0);
 	chan.bar1 = bar1;
 	chan.doorbell_fd = eventfd(0, 0);
 	chan.irq_fd = eventfd(0, EFD_NONBLOCK);
@@ -517,6 +702,8 @@ int main(void)
 	rec_thread = THREAD + 5;
 	CHECK(SYNC(VGPU_OP_STREAM_END_CAPTURE, ce) == CUDA_SUCCESS);
 	rec_thread = THREAD;
+	hostile_2d(bulk_size);
+	hostile_heap(dptr);
 
 	/* After all that the session still works. */
 	d2h.dst = (struct vgpu_bulk_ref){ 4096, 64 };
