@@ -41,7 +41,7 @@ int vgpu_sandbox_enter(const struct vgpu_sandbox *sb, char *err, size_t err_len)
  * Install the seccomp filter alone (no_new_privs first).  Denied calls that
  * the driver may try and handle (starting processes, sockets other than
  * AF_UNIX and netlink) fail with an errno; any other call outside the
- * allowlist ends the process with a line on stderr naming it.
+ * allowlist fails with ENOSYS, and a line on stderr names it (once).
  */
 int vgpu_sandbox_seccomp(char *err, size_t err_len);
 
