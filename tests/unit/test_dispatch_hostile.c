@@ -119,6 +119,18 @@ static const char test_ptx[] =
 	"{\nret;\n}\n";
 #define TEST_KERNEL "_Z14vgpu_test_fillPjjy"
 
+/* A spy in the session's driver table: did a launch reach the driver at all? */
+static PFN_cuLaunchKernel_v4000 real_launch;
+static unsigned int launches;
+
+static CUresult spy_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+			   unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
+			   CUstream st, void **params, void **extra)
+{
+	launches++;
+	return real_launch(f, gx, gy, gz, bx, by, bz, shared, st, params, extra);
+}
+
 /* Upload test_ptx through bulk and load it as module @id; the answer's status. */
 static uint32_t load_test_module(uint64_t id)
 {
@@ -181,6 +193,26 @@ static void function_names(void)
 	CHECK(SYNC(VGPU_OP_FUNC_GET_ATTRIBUTE, fa) == CUDA_ERROR_INVALID_HANDLE);
 	CHECK(get_function(301, 303, TEST_KERNEL, sizeof(TEST_KERNEL) - 1,
 			   sizeof(TEST_KERNEL) - 1) == CUDA_ERROR_INVALID_HANDLE);
+	/* A launch of a real function whose parameters the record does not carry. */
+	struct {
+		struct vgpu_launch_args a;
+		uint8_t p[24];
+	} launch = { { .func = 301, .grid = { 1, 1, 1 }, .block = { 1, 1, 1 }, .param_size = 4096 },
+		     { 0 } };
+	real_launch = s.drv.LaunchKernel;
+	s.drv.LaunchKernel = spy_launch;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	launch.a.param_size = VGPU_MAX_PARAM_BYTES + 4;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	/* Just past what the record carries (its granule's padding included). */
+	launch.a.param_size = 48 + sizeof(launch.p);
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(launches == 0);	/* none reached the driver */
+	launch.a.param_size = sizeof(launch.p);
+	/* All zero: the kernel fills 0 elements of a NULL array, which touches nothing. */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_SUCCESS);
+	CHECK(launches == 1);
+	s.drv.LaunchKernel = real_launch;
 	struct vgpu_module_args mu = { .id = 300, .kind = VGPU_IMAGE_MODULE };
 	CHECK(SYNC(VGPU_OP_MODULE_UNLOAD, mu) == CUDA_SUCCESS);
 }
@@ -378,6 +410,9 @@ int main(void)
 	h2d.stream = 0;
 	struct vgpu_device_info_args info = { .device = 0, .out = { 0, 100 } };
 	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);	/* too small */
+	/* An offset near the end whose length wraps the sum round to a small number. */
+	info.out = (struct vgpu_bulk_ref){ bulk_size - 8, 0ull - bulk_size + 16 };
+	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);
 
 	/* Inline data longer than the record carries. */
 	struct {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -328,6 +329,48 @@ static void test_commit_fence(void)
 	chan_free(&l.c);
 }
 
+/*
+ * The litmus test above needs the two threads to run at the same instant,
+ * which a loaded machine may not give it.  This check does not: the
+ * compiler's code for vgpu_sq_commit must hold a full barrier between the
+ * seal's store and the doorbell flag's load (x86: mfence or a locked
+ * instruction; Arm: dmb).
+ */
+static void test_commit_has_barrier(void)
+{
+	static const char src[] =
+		"#include \"vgpu/ring.h\"\n"
+		"bool vgpu_commit_probe(struct vgpu_sq_producer *q, struct vgpu_cmd_hdr *h,"
+		" uint64_t pos) { return vgpu_sq_commit(q, h, pos); }\n";
+	char cmd[1024], line[512], path[] = "/tmp/vgpu-ring-probe-XXXXXX";
+	bool in = false, barrier = false, seen = false;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, src, sizeof(src) - 1) == (ssize_t)(sizeof(src) - 1));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s -std=c17 -O2 -I%s -x c -S -o - %s", TEST_CC, TEST_INCLUDE,
+		 path);
+	f = popen(cmd, "r");
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "vgpu_commit_probe:", 18))
+			in = seen = true;
+		else if (in && (strstr(line, ".cfi_endproc") || strstr(line, ".size")))
+			in = false;
+		else if (in && (strstr(line, "mfence") || strstr(line, "lock") ||
+				strstr(line, "xchg") || strstr(line, "dmb")))
+			barrier = true;
+	}
+	CHECK(f && pclose(f) == 0);
+	unlink(path);
+	CHECK(seen);
+	CHECK(barrier);
+}
+
 /* ---- the stress test ---- */
 
 #define PRODUCERS 8
@@ -543,6 +586,7 @@ int main(void)
 	test_sq_corrupt();
 	test_cq_basic();
 	test_commit_fence();
+	test_commit_has_barrier();
 	test_stress(16 << 10);	/* small: constant wrapping and full-ring waits */
 	test_stress(256 << 10);
 	return TEST_RESULT();
