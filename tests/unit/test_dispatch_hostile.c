@@ -172,6 +172,19 @@ static void function_names(void)
 {
 	static char name[6000];
 
+	/* An image whose bytes are not what its hash says is no image. */
+	struct vgpu_image_upload_args bad = { .total = sizeof(test_ptx),
+					      .src = { 0, sizeof(test_ptx) } };
+	vgpu_sha256("something else", 14, bad.hash);
+	memcpy(s.bulk, test_ptx, sizeof(test_ptx));
+	CHECK(call_seq(VGPU_OP_IMAGE_UPLOAD, 0, CTX, &bad, sizeof(bad),
+		       offsetof(struct vgpu_image_upload_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_IMAGE);
+	struct vgpu_module_load_args ml = { .id = 299, .size = sizeof(test_ptx),
+					    .kind = VGPU_IMAGE_MODULE };
+	memcpy(ml.hash, bad.hash, sizeof(ml.hash));
+	CHECK(SYNC(VGPU_OP_MODULE_LOAD, ml) == VGPU_STATUS_NEED_IMAGE);
+
 	CHECK(load_test_module(300) == CUDA_SUCCESS);
 	CHECK(get_function(300, 301, TEST_KERNEL, sizeof(TEST_KERNEL) - 1,
 			   sizeof(TEST_KERNEL) - 1) == CUDA_SUCCESS);
