@@ -211,15 +211,8 @@ static void tame_waits(uint16_t op, uint8_t *payload, size_t len)
 {
 	if (op == VGPU_OP_LAUNCH_HOST_FUNC && len >= sizeof(struct vgpu_host_func_args)) {
 		uint64_t gen = ++host_gen;
-		/*
-		 * Not yet: some inputs with host functions still keep the session's
-		 * end waiting (seen with three on one stream); until that is
-		 * understood every host function names a slot the executor refuses.
-		 */
-		uint32_t slot = VGPU_HOST_FLAGS;
 
 		memcpy(payload + offsetof(struct vgpu_host_func_args, gen), &gen, sizeof(gen));
-		memcpy(payload + offsetof(struct vgpu_host_func_args, slot), &slot, sizeof(slot));
 	}
 	if (op == VGPU_OP_STREAM_WAIT_VALUE && len >= sizeof(struct vgpu_stream_value_args)) {
 		uint32_t width = 0;
@@ -240,6 +233,15 @@ static void put_record(struct vgpu_sq_producer *p, uint16_t op, uint16_t flags, 
 	h = vgpu_sq_reserve(p, size, &pos);
 	if (!h)
 		return;
+	/*
+	 * The record is whole granules: what the input did not give is zero,
+	 * never bytes an earlier record left in the ring (they would make the
+	 * input's meaning depend on what ran before it).
+	 */
+	if (payload != rec)
+		payload = memcpy(rec, payload, len);
+	memset(payload + len, 0, size - sizeof(*h) - len);
+	len = size - sizeof(*h);
 	fill_placeholders(payload, len, pos + 1);
 	h->size = size;
 	h->opcode = op;
