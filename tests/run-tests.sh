@@ -54,7 +54,7 @@ run_watched() {
 			break
 		fi
 		# Wake up at once when the test ends, else after $poll seconds.
-		timeout "$poll" tail --pid="$pid" -f /dev/null 2>/dev/null
+		timeout "$poll" tail -s 0.2 --pid="$pid" -f /dev/null 2>/dev/null
 	done
 	wait "$pid"
 	rc=$?
