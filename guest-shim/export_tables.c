@@ -66,6 +66,36 @@
  * real driver is reported to return, and what ZLUDA's current
  * get_export_table (zluda/src/impl/driver.rs) returns.  cudart only
  * tolerates that for the log sink; every other table above is required.
+ *
+ * Tables real drivers have that are not emulated (not_emulated[] below)
+ * get the same answer -- the one an older driver without them gives, which
+ * is what a library built to run on older drivers is prepared for -- and a
+ * log line naming them.  What is known of them:
+ *
+ * - 21318c60-9714-3248-8ca6-41ff7324c8f2: asked for by cuBLAS 13.0 itself
+ *   (libcublas.so.13, 54,177,976 bytes; UUID at file offset 0x66c6d0, two
+ *   call sites through its static cudart's cudaGetExportTable at +0x21862d
+ *   and +0x218851), lazily, once, together with TOOLS_TLS.  A failure is
+ *   stored as a NULL table and tolerated at lookup; the path that then uses
+ *   it (+0x2182f0, reached from +0x219c20 and +0x217c20, which the GEMM
+ *   entry points reach, e.g. cublasGemmStridedBatchedEx and cublasCgemmEx,
+ *   when a first attempt at +0x217870 fails) calls TOOLS_TLS slot 2 and
+ *   this table's slots 51 (+0x198) and 39 (+0x138), and answers
+ *   CUBLAS_STATUS_INTERNAL_ERROR (14) when either table is missing.  The
+ *   slots' arguments could not be established from the disassembly alone.
+ * - 69a28e9f-2449-8b47-b030-c5da330ea4e9: asked for by the cuBLAS 13.1 that
+ *   PyTorch's wheels carry (seen on an H200, where cublasCreate then failed
+ *   with CUBLAS_STATUS_INTERNAL_ERROR); not present in any library of this
+ *   13.0 toolkit, so nothing of its slots is known here.  A public shim
+ *   records its table size as 0x110 (33 slots).
+ * - CTX_CREATE_BYPASS, HEAP_ACCESS, DEVICE_EXTENDED_RT (CUPTI),
+ *   HYBRID_CUDART (Windows): named in ZLUDA's dark_api; no CUDA 13 library
+ *   of this toolkit asks for them.
+ *
+ * Every other UUID in cuBLAS, cuBLASLt, cuSPARSE, cuFFT and cuDNN 9 of this
+ * toolkit that sits beside the tables above is one of the seven emulated
+ * ones (a scan of each library's 16-byte constants next to known UUIDs;
+ * cuFFT 12 and libcudnn.so.9 carry none).
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -350,6 +380,34 @@ static const struct {
 	    0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d, 0xd9 }, log_table },
 };
 
+/* Known to real drivers, not emulated here: named in the log, refused like unknown ones. */
+static const struct {
+	unsigned char id[16];
+	const char *name;
+} not_emulated[] = {
+	{ { 0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48,
+	    0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2 }, "cuBLAS 13.0 internal (slots unknown)" },
+	{ { 0x69, 0xa2, 0x8e, 0x9f, 0x24, 0x49, 0x8b, 0x47,
+	    0xb0, 0x30, 0xc5, 0xda, 0x33, 0x0e, 0xa4, 0xe9 }, "cuBLAS 13.1 internal (slots unknown)" },
+	{ { 0x0c, 0xa5, 0x0b, 0x8c, 0x10, 0x04, 0x92, 0x9a,
+	    0x89, 0xa7, 0xd0, 0xdf, 0x10, 0xe7, 0x72, 0x86 }, "CTX_CREATE_BYPASS" },
+	{ { 0x19, 0x5b, 0xcb, 0xf4, 0xd6, 0x7d, 0x02, 0x4a,
+	    0xac, 0xc5, 0x1d, 0x29, 0xce, 0xa6, 0x31, 0xae }, "HEAP_ACCESS" },
+	{ { 0xb1, 0x05, 0x41, 0xe1, 0xf7, 0xc7, 0xc7, 0x4a,
+	    0x9f, 0x64, 0xf2, 0x23, 0xbe, 0x99, 0xf1, 0xe2 }, "DEVICE_EXTENDED_RT" },
+	{ { 0xdd, 0x9e, 0x98, 0xa4, 0xf4, 0x10, 0x48, 0x44,
+	    0x99, 0xb0, 0xe2, 0xae, 0xb7, 0xb4, 0x32, 0xb5 }, "HYBRID_CUDART" },
+};
+
+/* The name of a table the shim knows of but does not emulate, or NULL. */
+const char *vgpu_export_table_not_emulated(const unsigned char id[16])
+{
+	for (size_t i = 0; i < sizeof(not_emulated) / sizeof(not_emulated[0]); i++)
+		if (!memcmp(not_emulated[i].id, id, 16))
+			return not_emulated[i].name;
+	return NULL;
+}
+
 EXPORT CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
 {
 	const unsigned char *id;
@@ -367,9 +425,14 @@ EXPORT CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuui
 		}
 	}
 	id = (const unsigned char *)pExportTableId->bytes;
-	vgpu_log("cuGetExportTable: no table %02x%02x%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
-		 id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
+	{
+		const char *name = vgpu_export_table_not_emulated(id);
+
+		vgpu_log("cuGetExportTable: no table %02x%02x%02x%02x-%02x%02x-%02x%02x-"
+			 "%02x%02x-%02x%02x%02x%02x%02x%02x (%s): CUDA_ERROR_INVALID_VALUE",
+			 id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7],
+			 id[8], id[9], id[10], id[11], id[12], id[13], id[14], id[15],
+			 name ? name : "unknown");
+	}
 	return CUDA_ERROR_INVALID_VALUE;
 }

@@ -190,7 +190,7 @@ CUresult CUDAAPI cuMemFree_v2(CUdeviceptr dptr)
 	pthread_mutex_unlock(&allocs.lock);
 	/* Only the start of an allocation of ours; a module's global is not freeable. */
 	if (!mine)
-		return CUDA_ERROR_INVALID_VALUE;
+		return vgpu_mempool_free(dptr);	/* or one of cuMemAllocAsync's (mempool.c) */
 	/* Freed in the context it was allocated in, whatever is current. */
 	r = vgpu_call_sync(VGPU_OP_MEM_FREE, vgpu_ctx_wire(a.ctx), &args, sizeof(args), NULL);
 	if (r == CUDA_SUCCESS)

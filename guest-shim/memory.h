@@ -15,6 +15,13 @@ bool vgpu_alloc_find(CUdeviceptr p, CUdeviceptr *base, size_t *size, struct vgpu
 void vgpu_alloc_note_global(CUdeviceptr base, size_t size, struct vgpu_ctx *ctx);
 void vgpu_alloc_forget_global(CUdeviceptr base);
 
+/*
+ * cuMemFree of a stream-ordered allocation (mempool.c): freed on the legacy
+ * stream, after the work before it.  CUDA_ERROR_INVALID_VALUE for any other
+ * pointer.
+ */
+CUresult vgpu_mempool_free(CUdeviceptr dptr);
+
 /* Copies between guest memory and the device, in stream order. */
 CUresult vgpu_copy_htod(CUdeviceptr dst, const void *src, size_t n, const struct vgpu_stream_ref *s,
 			bool wait);

@@ -254,6 +254,7 @@ static CUresult get_func(struct vgpu_module *m, const char *name, struct vgpu_fu
 	f->o = (struct vgpu_obj){ lib ? VGPU_KIND_KERNEL : VGPU_KIND_FUNCTION, vgpu_new_id() };
 	f->module = m;
 	f->params_once = (pthread_once_t)PTHREAD_ONCE_INIT;
+	f->dev = m->ctx ? m->ctx->dev : -1;	/* a library's kernel is asked about a device */
 	a.new_id = f->o.id;
 	a.name_len = (uint32_t)len;
 	r = vgpu_call(lib ? VGPU_OP_LIBRARY_GET_KERNEL : VGPU_OP_MODULE_GET_FUNCTION,
@@ -387,6 +388,7 @@ CUresult CUDAAPI cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 	f->o = (struct vgpu_obj){ VGPU_KIND_FUNCTION, vgpu_new_id() };
 	f->module = k->module;
 	f->params_once = (pthread_once_t)PTHREAD_ONCE_INIT;
+	f->dev = c->dev;
 	a.kernel = k->o.id;
 	a.new_id = f->o.id;
 	r = vgpu_call_sync(VGPU_OP_KERNEL_GET_FUNCTION, vgpu_ctx_wire(c), &a, sizeof(a), NULL);
@@ -491,57 +493,6 @@ CUresult CUDAAPI cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t
 {
 	return param_info(vgpu_check(kernel, VGPU_KIND_KERNEL), paramIndex, paramOffset,
 			  paramSize);
-}
-
-/* ---- attributes ---- */
-
-static CUresult func_attr(struct vgpu_func *f, int attrib, int value, CUdevice dev, bool set,
-			  int *out)
-{
-	struct vgpu_func_attr_args a = { .attrib = attrib, .value = value, .device = dev };
-	struct vgpu_answer ans = { 0 };
-	struct vgpu_ctx *c = vgpu_current();
-	CUresult r = vgpu_ready();
-
-	if (r != CUDA_SUCCESS)
-		return r;
-	if (!f)
-		return CUDA_ERROR_INVALID_HANDLE;
-	/* Functions live in a context; kernels are asked about a device. */
-	if (f->o.kind == VGPU_KIND_FUNCTION && !c)
-		return CUDA_ERROR_INVALID_CONTEXT;
-	a.func = f->o.id;
-	r = vgpu_call_sync(set ? VGPU_OP_FUNC_SET_ATTRIBUTE : VGPU_OP_FUNC_GET_ATTRIBUTE,
-			   c ? vgpu_ctx_wire(c) : 0, &a, sizeof(a), &ans);
-	if (r == CUDA_SUCCESS && out)
-		memcpy(out, ans.data, sizeof(*out));
-	return r;
-}
-
-CUresult CUDAAPI cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
-{
-	if (!pi)
-		return CUDA_ERROR_INVALID_VALUE;
-	return func_attr(vgpu_func_of(hfunc), attrib, 0, 0, false, pi);
-}
-
-CUresult CUDAAPI cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
-{
-	return func_attr(vgpu_func_of(hfunc), attrib, value, 0, true, NULL);
-}
-
-CUresult CUDAAPI cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel,
-				      CUdevice dev)
-{
-	if (!pi)
-		return CUDA_ERROR_INVALID_VALUE;
-	return func_attr(vgpu_check(kernel, VGPU_KIND_KERNEL), attrib, 0, dev, false, pi);
-}
-
-CUresult CUDAAPI cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel,
-				      CUdevice dev)
-{
-	return func_attr(vgpu_check(kernel, VGPU_KIND_KERNEL), attrib, val, dev, true, NULL);
 }
 
 CUresult CUDAAPI cuFuncGetName(const char **name, CUfunction hfunc)

@@ -23,6 +23,7 @@ enum vgpu_kind {
 	VGPU_KIND_LIBRARY,
 	VGPU_KIND_FUNCTION,
 	VGPU_KIND_KERNEL,
+	VGPU_KIND_POOL = 0x56430100,	/* a CUmemoryPool (mempool.c) */
 	VGPU_KIND_DEAD = 0x5643dead,
 };
 
@@ -52,6 +53,7 @@ struct vgpu_event {
 };
 
 struct vgpu_func;
+struct vgpu_func_attr_cache;
 
 /* A module or a library; its functions/kernels are looked up once by name. */
 struct vgpu_module {
@@ -73,6 +75,8 @@ struct vgpu_func {
 	uint32_t param_count;
 	uint32_t param_bytes;		/* size of the packed parameter buffer */
 	struct vgpu_param_info *params;
+	CUdevice dev;			/* functions: their context's device */
+	struct vgpu_func_attr_cache *attr_cache;	/* func_attrs.c; NULL until first asked */
 };
 
 /* A new id, unique in this session. */

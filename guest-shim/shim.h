@@ -44,4 +44,7 @@ CUcontext vgpu_ctx_current(void);
  */
 void vgpu_cls_context_destroyed(CUcontext ctx);
 
+/* The name of an export table real drivers have and the shim does not emulate, or NULL. */
+const char *vgpu_export_table_not_emulated(const unsigned char id[16]);
+
 #endif /* VGPU_SHIM_H */

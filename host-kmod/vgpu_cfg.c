@@ -11,6 +11,7 @@
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
+#include <linux/nospec.h>
 #include <linux/pci_regs.h>
 #include <linux/sizes.h>
 #include <linux/string.h>
@@ -109,6 +110,8 @@ int vgpu_cfg_read(const struct vgpu_cfg *cfg, u64 off, void *buf, size_t len)
 {
 	if (!cfg_range_ok(off, len))
 		return -EINVAL;
+	/* The guest picks the offset: no speculative read past the array. */
+	off = array_index_nospec((u32)off, VGPU_CFG_SIZE);
 	memcpy(buf, cfg->data + off, len);
 	return 0;
 }
@@ -122,6 +125,7 @@ int vgpu_cfg_write(struct vgpu_cfg *cfg, u64 off, const void *buf, size_t len,
 
 	if (!cfg_range_ok(off, len))
 		return -EINVAL;
+	off = array_index_nospec((u32)off, VGPU_CFG_SIZE);
 	for (i = 0; i < len; i++) {
 		u32 o = off + i;
 		u8 old = cfg->data[o];

@@ -14,21 +14,21 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/uaccess.h>
 #include <linux/vfio.h>
 
 #include "vgpu_stub.h"
 
-static struct vgpu_evq vgpu_evq_store;	/* 32 KiB, one per module */
+static struct vgpu_evq vgpu_evq_store;	/* ~7 KiB, one per module */
 
 static struct {
 	struct mutex lock;	/* open/close of the control fd */
 	bool open;
-	spinlock_t evq_lock;	/* evq, live, db_pending */
-	bool live;		/* events are queued only while open */
+	spinlock_t evq_lock;	/* evq, live */
+	bool live;		/* events are kept only while open */
 	struct vgpu_evq *evq;
-	u64 db_pending[VGPU_MAX_INSTANCES];
 	wait_queue_head_t wait;
 } vc = {
 	.lock = __MUTEX_INITIALIZER(vc.lock),
@@ -37,16 +37,16 @@ static struct {
 	.evq = &vgpu_evq_store,
 };
 
-void vgpu_post(u32 type, u32 instance, u64 data)
+void vgpu_post(u32 type, u32 instance)
 {
 	unsigned long flags;
-	bool queued = false;
+	bool news = false;
 
 	spin_lock_irqsave(&vc.evq_lock, flags);
 	if (vc.live)
-		queued = vgpu_evq_push(vc.evq, type, instance, data) || vc.evq->overflow;
+		news = vgpu_evq_post(vc.evq, type, instance);
 	spin_unlock_irqrestore(&vc.evq_lock, flags);
-	if (queued)
+	if (news)
 		wake_up_interruptible(&vc.wait);
 }
 
@@ -57,18 +57,10 @@ void vgpu_post_doorbell(struct vgpu_inst *inst, u32 channel)
 
 	spin_lock_irqsave(&vc.evq_lock, flags);
 	if (vc.live)
-		r = vgpu_evq_doorbell(vc.evq, &vc.db_pending[inst->id], inst->id, channel);
+		r = vgpu_evq_doorbell(vc.evq, inst->id, channel);
 	spin_unlock_irqrestore(&vc.evq_lock, flags);
-	if (r == VGPU_DB_QUEUED || r == VGPU_DB_LOST)
+	if (r == VGPU_DB_QUEUED)
 		wake_up_interruptible(&vc.wait);
-}
-
-void vgpu_forget_instance(u32 id)
-{
-	spin_lock_irq(&vc.evq_lock);
-	if (id < VGPU_MAX_INSTANCES)
-		vc.db_pending[id] = 0;
-	spin_unlock_irq(&vc.evq_lock);
 }
 
 static bool vgpu_events_ready(void)
@@ -117,10 +109,16 @@ static int vgpu_inst_release(struct inode *inode, struct file *f)
 static int vgpu_inst_mmap(struct file *f, struct vm_area_struct *vma)
 {
 	struct vgpu_inst *inst = f->private_data;
+	struct vgpu_bar1 *b;
+	int ret;
 
-	if (vma->vm_pgoff > (inst->bar1->size >> PAGE_SHIFT))
+	if (vma->vm_pgoff > (inst->regs.bar1_size >> PAGE_SHIFT))
 		return -EINVAL;
-	return vgpu_bar1_mmap(inst->bar1, vma, (u64)vma->vm_pgoff << PAGE_SHIFT);
+	/* The current session's pages: an open of the vfio device replaces them. */
+	b = vgpu_inst_bar1_get(inst);
+	ret = vgpu_bar1_mmap(b, vma, (u64)vma->vm_pgoff << PAGE_SHIFT);
+	vgpu_bar1_put(b);
+	return ret;
 }
 
 static void vgpu_irqfd_thread(void *opaque, void *data)
@@ -139,7 +137,7 @@ static long vgpu_inst_info(struct vgpu_inst *inst, void __user *uarg)
 		     (inst->removed ? VGPU_KMOD_INST_REMOVED : 0);
 	mutex_unlock(&inst->ops_lock);
 	memcpy(info.uuid, inst->uuid, sizeof(info.uuid));
-	info.bar1_size = inst->bar1->size;
+	info.bar1_size = inst->regs.bar1_size;
 	info.fb_size = inst->fb_size;
 	strscpy(info.type, inst->type->type.sysfs_name, sizeof(info.type));
 	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -154,6 +152,7 @@ static long vgpu_inst_set_doorbell(struct vgpu_inst *inst, void __user *uarg)
 		return -EFAULT;
 	if (a.index >= VGPU_KMOD_MAX_CHANNELS || a.fd < -1)
 		return -EINVAL;
+	a.index = array_index_nospec(a.index, VGPU_KMOD_MAX_CHANNELS);
 	if (a.fd >= 0) {
 		ctx = eventfd_ctx_fdget(a.fd);
 		if (IS_ERR(ctx))
@@ -247,9 +246,9 @@ static const struct file_operations vgpu_inst_fops = {
 
 void vgpu_replay_instance(u32 id, bool opened)
 {
-	vgpu_post(VGPU_KMOD_EV_CREATED, id, 0);
+	vgpu_post(VGPU_KMOD_EV_CREATED, id);
 	if (opened)
-		vgpu_post(VGPU_KMOD_EV_OPENED, id, 0);
+		vgpu_post(VGPU_KMOD_EV_OPENED, id);
 }
 
 static int vgpu_ctl_open(struct inode *inode, struct file *f)
@@ -264,7 +263,6 @@ static int vgpu_ctl_open(struct inode *inode, struct file *f)
 	vc.open = true;
 	spin_lock_irq(&vc.evq_lock);
 	vgpu_evq_init(vc.evq);
-	memset(vc.db_pending, 0, sizeof(vc.db_pending));
 	vc.live = true;
 	spin_unlock_irq(&vc.evq_lock);
 	/* Events posted from here on may repeat a replayed one: harmless. */
@@ -298,13 +296,8 @@ static ssize_t vgpu_ctl_read(struct file *f, char __user *buf, size_t count,
 		return -EINVAL;
 	for (;;) {
 		spin_lock_irq(&vc.evq_lock);
-		while (n < max && vgpu_evq_pop(vc.evq, &ev[n])) {
-			if (ev[n].type == VGPU_KMOD_EV_DOORBELL &&
-			    ev[n].instance < VGPU_MAX_INSTANCES)
-				vgpu_evq_doorbell_taken(&vc.db_pending[ev[n].instance],
-							ev[n].data);
+		while (n < max && vgpu_evq_pop(vc.evq, &ev[n]))
 			n++;
-		}
 		spin_unlock_irq(&vc.evq_lock);
 		if (n)
 			break;

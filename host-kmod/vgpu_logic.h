@@ -70,6 +70,7 @@ void vgpu_irq_mask(struct vgpu_irq *s);
 int vgpu_irq_unmask(struct vgpu_irq *s);
 int vgpu_irq_set_disabled(struct vgpu_irq *s, bool disabled);
 bool vgpu_irq_intx_pending(const struct vgpu_irq *s);
+int vgpu_irq_set_check(u32 index, u32 flags, u32 count);
 
 /* ---- BAR0 register file ---- */
 
@@ -92,30 +93,41 @@ enum vgpu_reg_action vgpu_regs_write(u64 off, size_t len, u32 val, u32 *arg);
 
 /* ---- the executor's event queue ---- */
 
-#define VGPU_EVQ_LEN		1024	/* a power of two */
+/*
+ * Level-triggered and per instance, so that no instance can crowd out
+ * another: each instance has a set of pending event types and of pending
+ * doorbell channels, and a FIFO holds every instance with something pending
+ * exactly once.  Nothing is ever dropped; repeats of a pending event merge
+ * into it; each turn of the FIFO hands out one event of one instance.
+ */
+#define VGPU_EVQ_INSTANCES	256	/* instance ids 0..255 */
+
+struct vgpu_evq_slot {
+	u32 types;		/* BIT(enum vgpu_kmod_event_type) pending */
+	u64 doorbells;		/* BIT(channel) rung with no eventfd */
+	bool queued;		/* in the FIFO */
+};
 
 struct vgpu_evq {
-	struct vgpu_kmod_event ev[VGPU_EVQ_LEN];
-	u32 head, tail;		/* free running; tail - head events queued */
-	bool overflow;		/* events were dropped: report once drained */
+	struct vgpu_evq_slot slot[VGPU_EVQ_INSTANCES];
+	u16 fifo[VGPU_EVQ_INSTANCES];
+	u32 head, tail;		/* free running; tail - head instances queued */
 	u64 seq;
 };
 
 void vgpu_evq_init(struct vgpu_evq *q);
-bool vgpu_evq_push(struct vgpu_evq *q, u32 type, u32 instance, u64 data);
+bool vgpu_evq_post(struct vgpu_evq *q, u32 type, u32 instance);
 bool vgpu_evq_pop(struct vgpu_evq *q, struct vgpu_kmod_event *out);
 bool vgpu_evq_ready(const struct vgpu_evq *q);
 
 enum vgpu_db_result {
-	VGPU_DB_DROPPED,	/* no such channel */
-	VGPU_DB_QUEUED,		/* an event was queued */
-	VGPU_DB_COALESCED,	/* an event for it is queued already */
-	VGPU_DB_LOST,		/* queue full */
+	VGPU_DB_DROPPED,	/* no such channel or instance */
+	VGPU_DB_QUEUED,		/* now pending */
+	VGPU_DB_COALESCED,	/* it was pending already */
 };
 
-enum vgpu_db_result vgpu_evq_doorbell(struct vgpu_evq *q, u64 *pending,
-				      u32 instance, u32 channel);
-void vgpu_evq_doorbell_taken(u64 *pending, u64 channel);
+enum vgpu_db_result vgpu_evq_doorbell(struct vgpu_evq *q, u32 instance,
+				      u32 channel);
 
 /* ---- vfio regions: offset = index << 40 ---- */
 

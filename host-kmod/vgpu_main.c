@@ -105,9 +105,22 @@ static void vgpu_bar1_free(struct kref *ref)
 	kfree(b);
 }
 
-static void vgpu_bar1_put(struct vgpu_bar1 *b)
+void vgpu_bar1_put(struct vgpu_bar1 *b)
 {
 	kref_put(&b->ref, vgpu_bar1_free);
+}
+
+/* The instance's current BAR1, held; for the executor, who may race an open. */
+struct vgpu_bar1 *vgpu_inst_bar1_get(struct vgpu_inst *inst)
+{
+	struct vgpu_bar1 *b;
+
+	spin_lock_irq(&inst->lock);
+	b = inst->bar1;
+	kref_get(&b->ref);
+	inst->bar1_fresh = false;
+	spin_unlock_irq(&inst->lock);
+	return b;
 }
 
 /* Every mapping holds the pages and the module (its vm_ops live here). */
@@ -230,6 +243,8 @@ static void vgpu_doorbell(struct vgpu_inst *inst, u32 channel)
 
 	if (channel >= VGPU_KMOD_MAX_CHANNELS)
 		return;
+	/* The guest picks the channel: no speculative read past the table. */
+	channel = array_index_nospec(channel, VGPU_KMOD_MAX_CHANNELS);
 	spin_lock_irq(&inst->lock);
 	ctx = inst->doorbell[channel];
 	if (ctx)
@@ -423,20 +438,74 @@ static int vgpu_set_trigger(struct vgpu_inst *inst, struct eventfd_ctx **slot,
 	return 0;
 }
 
+/*
+ * QEMU's INTx resample eventfd (VFIO_IRQ_SET_ACTION_UNMASK by eventfd): with
+ * KVM, the guest's EOI signals it from the kernel, so INTx never leaves KVM
+ * and QEMU keeps the BAR mmaps on.  Called from the eventfd's wakeup, so it
+ * only unmasks; a delivery the unmask allows is signalled from the thread,
+ * as vfio-pci does (no eventfd_signal() inside another eventfd's wakeup).
+ */
+static int vgpu_intx_unmask_handler(void *opaque, void *data)
+{
+	struct vgpu_inst *inst = opaque;
+	unsigned long flags;
+	int fire;
+
+	spin_lock_irqsave(&inst->lock, flags);
+	fire = vgpu_irq_unmask(&inst->irq);
+	vgpu_irq_apply(inst, VGPU_IRQ_FIRE_NONE);
+	spin_unlock_irqrestore(&inst->lock, flags);
+	return fire == VGPU_IRQ_FIRE_INTX;
+}
+
+static void vgpu_intx_unmask_thread(void *opaque, void *data)
+{
+	struct vgpu_inst *inst = opaque;
+	unsigned long flags;
+
+	spin_lock_irqsave(&inst->lock, flags);
+	if (inst->irq.mode == VGPU_IRQ_MODE_INTX && inst->intx_trigger)
+		vgpu_eventfd_signal(inst->intx_trigger);
+	spin_unlock_irqrestore(&inst->lock, flags);
+}
+
+/* Install (fd >= 0) or drop (-1) the INTx unmask eventfd.  ops_lock held. */
+static int vgpu_set_intx_unmask_fd(struct vgpu_inst *inst, s32 fd)
+{
+	if (fd < -1)
+		return -EINVAL;
+	/* Replacing one is allowed: vfio_virqfd_enable() refuses a second. */
+	vfio_virqfd_disable(&inst->intx_unmask);
+	if (fd == -1)
+		return 0;
+	return vfio_virqfd_enable(inst, vgpu_intx_unmask_handler,
+				  vgpu_intx_unmask_thread, NULL,
+				  &inst->intx_unmask, fd);
+}
+
 static int vgpu_set_irqs(struct vgpu_inst *inst, struct vfio_irq_set *hdr,
 			 void *data)
 {
 	u32 action = hdr->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
 	u32 dtype = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
-	bool on = hdr->count && (dtype == VFIO_IRQ_SET_DATA_NONE ||
-				 (dtype == VFIO_IRQ_SET_DATA_BOOL && *(u8 *)data));
+	bool on;
+	int ret;
 
+	ret = vgpu_irq_set_check(hdr->index, hdr->flags, hdr->count);
+	if (ret)
+		return ret;
 	switch (hdr->index) {
 	case VFIO_PCI_INTX_IRQ_INDEX:
-		if (action == VFIO_IRQ_SET_ACTION_TRIGGER)
-			return vgpu_set_trigger(inst, &inst->intx_trigger, hdr, data);
-		if (dtype == VFIO_IRQ_SET_DATA_EVENTFD)
-			return -EINVAL;	/* no unmask/mask eventfds */
+		if (action == VFIO_IRQ_SET_ACTION_TRIGGER) {
+			ret = vgpu_set_trigger(inst, &inst->intx_trigger, hdr, data);
+			/* No INTx, no resampling of it (vfio-pci's vfio_intx_disable). */
+			if (!ret && !inst->intx_trigger)
+				vfio_virqfd_disable(&inst->intx_unmask);
+			return ret;
+		}
+		if (dtype == VFIO_IRQ_SET_DATA_EVENTFD)	/* UNMASK: checked */
+			return vgpu_set_intx_unmask_fd(inst, *(s32 *)data);
+		on = dtype == VFIO_IRQ_SET_DATA_NONE || *(u8 *)data;
 		if (!on)
 			return 0;
 		spin_lock_irq(&inst->lock);
@@ -447,12 +516,8 @@ static int vgpu_set_irqs(struct vgpu_inst *inst, struct vfio_irq_set *hdr,
 		spin_unlock_irq(&inst->lock);
 		return 0;
 	case VFIO_PCI_MSI_IRQ_INDEX:
-		if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
-			return -EINVAL;
 		return vgpu_set_trigger(inst, &inst->msi_trigger, hdr, data);
 	case VFIO_PCI_REQ_IRQ_INDEX:
-		if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
-			return -EINVAL;
 		return vgpu_set_trigger(inst, &inst->req_trigger, hdr, data);
 	default:
 		return -EINVAL;
@@ -462,12 +527,12 @@ static int vgpu_set_irqs(struct vgpu_inst *inst, struct vfio_irq_set *hdr,
 static void vgpu_reset(struct vgpu_inst *inst)
 {
 	spin_lock_irq(&inst->lock);
-	vgpu_cfg_init(&inst->cfg, inst->bar1->size);
+	vgpu_cfg_init(&inst->cfg, inst->regs.bar1_size);
 	vgpu_irq_reset(&inst->irq);
 	inst->regs.status = 0;
 	vgpu_irq_apply(inst, VGPU_IRQ_FIRE_NONE);
 	spin_unlock_irq(&inst->lock);
-	vgpu_post(VGPU_KMOD_EV_RESET, inst->id, 0);
+	vgpu_post(VGPU_KMOD_EV_RESET, inst->id);
 }
 
 static long vgpu_ioctl(struct vfio_device *vdev, unsigned int cmd,
@@ -557,19 +622,42 @@ static long vgpu_ioctl(struct vfio_device *vdev, unsigned int cmd,
 
 /* ---- lifecycle ---- */
 
+/*
+ * A new session, perhaps of another tenant: it must see nothing of the last
+ * one.  BAR1 gets fresh zeroed pages (the old ones live on only in mappings
+ * the executor has not dropped yet, which this session cannot reach), and
+ * STATUS reads 0 until the executor has formatted the new pages and says
+ * EXECUTOR_READY again.
+ */
 static int vgpu_open_device(struct vfio_device *vdev)
 {
 	struct vgpu_inst *inst = container_of(vdev, struct vgpu_inst, vdev);
+	struct vgpu_bar1 *fresh = NULL, *old = NULL;
 
 	mutex_lock(&inst->ops_lock);
 	spin_lock_irq(&inst->lock);
-	vgpu_cfg_init(&inst->cfg, inst->bar1->size);
+	if (!inst->bar1_fresh) {
+		spin_unlock_irq(&inst->lock);
+		fresh = vgpu_bar1_alloc(inst->regs.bar1_size);
+		if (!fresh) {
+			mutex_unlock(&inst->ops_lock);
+			return -ENOMEM;
+		}
+		spin_lock_irq(&inst->lock);
+		old = inst->bar1;
+		inst->bar1 = fresh;
+	}
+	inst->bar1_fresh = false;
+	vgpu_cfg_init(&inst->cfg, inst->regs.bar1_size);
 	vgpu_irq_reset(&inst->irq);
+	inst->regs.status = 0;
 	vgpu_irq_apply(inst, VGPU_IRQ_FIRE_NONE);
 	spin_unlock_irq(&inst->lock);
 	WRITE_ONCE(inst->opened, true);
 	mutex_unlock(&inst->ops_lock);
-	vgpu_post(VGPU_KMOD_EV_OPENED, inst->id, 0);
+	if (old)
+		vgpu_bar1_put(old);
+	vgpu_post(VGPU_KMOD_EV_OPENED, inst->id);
 	return 0;
 }
 
@@ -580,6 +668,7 @@ static void vgpu_close_device(struct vfio_device *vdev)
 	int i;
 
 	mutex_lock(&inst->ops_lock);
+	vfio_virqfd_disable(&inst->intx_unmask);
 	spin_lock_irq(&inst->lock);
 	t[0] = inst->intx_trigger;
 	t[1] = inst->msi_trigger;
@@ -594,7 +683,7 @@ static void vgpu_close_device(struct vfio_device *vdev)
 	for (i = 0; i < ARRAY_SIZE(t); i++)
 		if (t[i])
 			eventfd_ctx_put(t[i]);
-	vgpu_post(VGPU_KMOD_EV_CLOSED, inst->id, 0);
+	vgpu_post(VGPU_KMOD_EV_CLOSED, inst->id);
 }
 
 static void vgpu_request(struct vfio_device *vdev, unsigned int count)
@@ -625,6 +714,7 @@ static int vgpu_init_dev(struct vfio_device *vdev)
 	inst->bar1 = vgpu_bar1_alloc(t->bar1_size);
 	if (!inst->bar1)
 		return -ENOMEM;
+	inst->bar1_fresh = true;
 	mutex_init(&inst->ops_lock);
 	spin_lock_init(&inst->lock);
 	vgpu_cfg_init(&inst->cfg, t->bar1_size);
@@ -702,8 +792,9 @@ static int vgpu_probe(struct mdev_device *mdev)
 
 	mutex_lock(&vg.lock);
 	idr_replace(&vg.idr, inst, id);
+	/* Under vg.lock, as REMOVED is: the executor sees them in order. */
+	vgpu_post(VGPU_KMOD_EV_CREATED, id);
 	mutex_unlock(&vg.lock);
-	vgpu_post(VGPU_KMOD_EV_CREATED, id, 0);
 	return 0;
 
 err_put:
@@ -723,15 +814,19 @@ static void vgpu_remove(struct mdev_device *mdev)
 	/* Waits until QEMU closed the device, asking it through REQ. */
 	vfio_unregister_group_dev(&inst->vdev);
 
-	mutex_lock(&vg.lock);
-	idr_remove(&vg.idr, inst->id);
-	vg.fb_used_mib -= vgpu_type_fb_mib(inst->type);
 	mutex_lock(&inst->ops_lock);
 	inst->removed = true;
 	mutex_unlock(&inst->ops_lock);
+	mutex_lock(&vg.lock);
+	/*
+	 * REMOVED is posted before the id is free: a probe that reuses it
+	 * posts CREATED after it, so the executor never mistakes the new
+	 * instance's events for the old one's or tears the new one down.
+	 */
+	vgpu_post(VGPU_KMOD_EV_REMOVED, inst->id);
+	idr_remove(&vg.idr, inst->id);
+	vg.fb_used_mib -= vgpu_type_fb_mib(inst->type);
 	mutex_unlock(&vg.lock);
-	vgpu_forget_instance(inst->id);
-	vgpu_post(VGPU_KMOD_EV_REMOVED, inst->id, 0);
 	/* An executor's instance fd may hold the last reference. */
 	vfio_put_device(&inst->vdev);
 }
@@ -950,12 +1045,9 @@ static int __init vgpu_init(void)
 	for (i = 0; i < ARRAY_SIZE(vgpu_types); i++)
 		if (!vgpu_bar1_size_valid(vgpu_types[i].bar1_size))
 			return -EINVAL;
-	ret = vgpu_chardev_init();
-	if (ret)
-		return ret;
 	ret = mdev_register_driver(&vgpu_driver);
 	if (ret)
-		goto err_chardev;
+		return ret;
 	ret = vgpu_parent_get(&parent);
 	if (ret)
 		goto err_driver;
@@ -963,25 +1055,33 @@ static int __init vgpu_init(void)
 				   vgpu_mdev_types, ARRAY_SIZE(vgpu_mdev_types));
 	if (ret)
 		goto err_parent;
+	/*
+	 * Last: /dev/vgpu-stub appearing is what starts an executor (udev,
+	 * systemd), and everything it calls into must exist by then.
+	 */
+	ret = vgpu_chardev_init();
+	if (ret)
+		goto err_mdev;
 	pr_info("%lu MiB for instances on %s\n", fb_total_mib, dev_name(parent));
 	return 0;
 
+err_mdev:
+	mdev_unregister_parent(&vg.parent);
 err_parent:
 	vgpu_parent_put();
 err_driver:
 	mdev_unregister_driver(&vgpu_driver);
-err_chardev:
-	vgpu_chardev_exit();
 	return ret;
 }
 
 static void __exit vgpu_exit(void)
 {
+	/* In reverse: no executor can attach while the instances go. */
+	vgpu_chardev_exit();
 	/* Removes every instance, waiting for their users. */
 	mdev_unregister_parent(&vg.parent);
 	vgpu_parent_put();
 	mdev_unregister_driver(&vgpu_driver);
-	vgpu_chardev_exit();
 	idr_destroy(&vg.idr);
 }
 

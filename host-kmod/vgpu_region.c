@@ -9,6 +9,7 @@
  */
 #include <linux/errno.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 
 #include "vgpu_logic.h"
 
@@ -36,6 +37,8 @@ int vgpu_region_decode(const struct vgpu_regions *t, u64 pos, size_t count,
 
 	if (i >= VFIO_PCI_NUM_REGIONS)
 		return -EINVAL;
+	/* The user picks the region: no speculative read past the table. */
+	i = array_index_nospec((u32)i, VFIO_PCI_NUM_REGIONS);
 	size = t->r[i].size;
 	if (!count || o >= size || count > size - o)
 		return -EINVAL;
@@ -54,8 +57,10 @@ int vgpu_region_mmap_check(const struct vgpu_regions *t, u64 pgoff, u64 len,
 	pos = pgoff << PAGE_SHIFT;
 	i = pos >> VGPU_REGION_SHIFT;
 	o = pos & (VGPU_REGION_OFFSET(1) - 1);
-	if (i >= VFIO_PCI_NUM_REGIONS ||
-	    !(t->r[i].flags & VFIO_REGION_INFO_FLAG_MMAP))
+	if (i >= VFIO_PCI_NUM_REGIONS)
+		return -EINVAL;
+	i = array_index_nospec((u32)i, VFIO_PCI_NUM_REGIONS);
+	if (!(t->r[i].flags & VFIO_REGION_INFO_FLAG_MMAP))
 		return -EINVAL;
 	size = t->r[i].size;
 	if (!len || o >= size || len > size - o)

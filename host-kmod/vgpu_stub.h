@@ -15,7 +15,7 @@
 
 #include "vgpu_logic.h"
 
-#define VGPU_MAX_INSTANCES	256
+#define VGPU_MAX_INSTANCES	VGPU_EVQ_INSTANCES
 
 struct vgpu_type {
 	struct mdev_type type;
@@ -36,7 +36,13 @@ struct vgpu_inst {
 	u32 id;
 	u8 uuid[16];
 	u64 fb_size;
+	/*
+	 * This session's BAR1 pages.  Each open of the vfio device gets fresh
+	 * ones (a tenant never sees what the last one left), so it changes
+	 * under lock; between open_device and close_device it is stable.
+	 */
 	struct vgpu_bar1 *bar1;
+	bool bar1_fresh;		/* never handed out yet: no need to replace */
 
 	/* open/close/reset, SET_IRQS, executor attach/detach, flags below */
 	struct mutex ops_lock;
@@ -55,6 +61,7 @@ struct vgpu_inst {
 	struct eventfd_ctx *req_trigger;
 	struct eventfd_ctx *doorbell[VGPU_KMOD_MAX_CHANNELS];
 	struct virqfd *irqfd;		/* under ops_lock */
+	struct virqfd *intx_unmask;	/* under ops_lock: QEMU's resample eventfd */
 };
 
 /* vgpu_main.c */
@@ -62,6 +69,8 @@ u64 vgpu_type_fb_mib(const struct vgpu_type *t);
 void vgpu_inst_raise(struct vgpu_inst *inst, u32 causes);
 void vgpu_inst_set_status(struct vgpu_inst *inst, u32 value, u32 mask);
 int vgpu_bar1_mmap(struct vgpu_bar1 *b, struct vm_area_struct *vma, u64 off);
+struct vgpu_bar1 *vgpu_inst_bar1_get(struct vgpu_inst *inst);
+void vgpu_bar1_put(struct vgpu_bar1 *b);
 struct vgpu_inst *vgpu_inst_get(u32 id);
 void vgpu_inst_put(struct vgpu_inst *inst);
 void vgpu_replay_instances(void);
@@ -69,9 +78,8 @@ void vgpu_replay_instances(void);
 /* vgpu_chardev.c */
 int vgpu_chardev_init(void);
 void vgpu_chardev_exit(void);
-void vgpu_post(u32 type, u32 instance, u64 data);
+void vgpu_post(u32 type, u32 instance);
 void vgpu_post_doorbell(struct vgpu_inst *inst, u32 channel);
-void vgpu_forget_instance(u32 id);
 void vgpu_replay_instance(u32 id, bool opened);
 
 /* for the KUnit registration suite */

@@ -326,20 +326,74 @@ static void irq_msi(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, s.status, 0u);
 }
 
+/* What vfio-pci's SET_IRQS takes, beyond vfio_set_irqs_validate_and_prepare(). */
+static void irq_set_check(struct kunit *test)
+{
+	const u32 intx = VFIO_PCI_INTX_IRQ_INDEX, msi = VFIO_PCI_MSI_IRQ_INDEX;
+	const u32 req = VFIO_PCI_REQ_IRQ_INDEX;
+	const u32 none = VFIO_IRQ_SET_DATA_NONE, boolean = VFIO_IRQ_SET_DATA_BOOL;
+	const u32 efd = VFIO_IRQ_SET_DATA_EVENTFD;
+	const u32 mask = VFIO_IRQ_SET_ACTION_MASK, unmask = VFIO_IRQ_SET_ACTION_UNMASK;
+	const u32 trig = VFIO_IRQ_SET_ACTION_TRIGGER;
+
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, efd | trig, 1), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none | trig, 0), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none | mask, 1), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, boolean | unmask, 1), 0);
+	/* QEMU's resample path under KVM: unmask by eventfd. */
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, efd | unmask, 1), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, efd | mask, 1), -ENOTTY);
+	/* Mask and unmask name the one vector. */
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none | mask, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none | unmask, 0), -EINVAL);
+	/* Exactly one action: none, or several, is malformed (was: unmask). */
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, none | mask | unmask, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, efd | trig | unmask, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, efd | boolean | trig, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(intx, BIT(9) | none | trig, 1), -EINVAL);
+	/* MSI and REQ: triggers only. */
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(msi, efd | trig, 1), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(msi, none | mask, 1), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(msi, efd | unmask, 1), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(req, efd | trig, 1), 0);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(req, none | unmask, 1), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(VFIO_PCI_ERR_IRQ_INDEX, efd | trig, 1), -EINVAL);
+	KUNIT_EXPECT_EQ(test, vgpu_irq_set_check(99, efd | trig, 1), -EINVAL);
+}
+
 /* ---- event queue ---- */
 
-static void evq_order_and_overflow(struct kunit *test)
+static struct vgpu_evq *evq_new(struct kunit *test)
 {
 	struct vgpu_evq *q = kunit_kzalloc(test, sizeof(*q), GFP_KERNEL);
-	struct vgpu_kmod_event e;
-	u32 i;
 
 	KUNIT_ASSERT_NOT_NULL(test, q);
 	vgpu_evq_init(q);
+	return q;
+}
+
+/* Pop one event and check its type and instance; returns its data. */
+static u64 evq_expect(struct kunit *test, struct vgpu_evq *q, u32 type, u32 instance)
+{
+	struct vgpu_kmod_event e = { .type = 0xdead };
+
+	KUNIT_EXPECT_TRUE(test, vgpu_evq_pop(q, &e));
+	KUNIT_EXPECT_EQ(test, e.type, type);
+	KUNIT_EXPECT_EQ(test, e.instance, instance);
+	KUNIT_EXPECT_EQ(test, e.reserved, 0ull);
+	return e.data;
+}
+
+static void evq_basics(struct kunit *test)
+{
+	struct vgpu_evq *q = evq_new(test);
+	struct vgpu_kmod_event e;
+
 	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
 	KUNIT_EXPECT_FALSE(test, vgpu_evq_pop(q, &e));
-	KUNIT_EXPECT_TRUE(test, vgpu_evq_push(q, VGPU_KMOD_EV_CREATED, 7, 0));
-	KUNIT_EXPECT_TRUE(test, vgpu_evq_push(q, VGPU_KMOD_EV_OPENED, 7, 0));
+	KUNIT_EXPECT_TRUE(test, vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, 7));
+	KUNIT_EXPECT_TRUE(test, vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 7));
 	KUNIT_EXPECT_TRUE(test, vgpu_evq_ready(q));
 	KUNIT_ASSERT_TRUE(test, vgpu_evq_pop(q, &e));
 	KUNIT_EXPECT_EQ(test, e.type, (u32)VGPU_KMOD_EV_CREATED);
@@ -348,59 +402,136 @@ static void evq_order_and_overflow(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, vgpu_evq_pop(q, &e));
 	KUNIT_EXPECT_EQ(test, e.type, (u32)VGPU_KMOD_EV_OPENED);
 	KUNIT_EXPECT_EQ(test, e.seq, 2ull);
-
-	for (i = 0; i < VGPU_EVQ_LEN; i++)
-		KUNIT_EXPECT_TRUE(test, vgpu_evq_push(q, VGPU_KMOD_EV_CLOSED, i, 0));
-	KUNIT_EXPECT_FALSE(test, vgpu_evq_push(q, VGPU_KMOD_EV_REMOVED, 0, 0));
-	for (i = 0; i < VGPU_EVQ_LEN; i++) {
-		KUNIT_ASSERT_TRUE(test, vgpu_evq_pop(q, &e));
-		KUNIT_EXPECT_EQ(test, e.instance, i);
-	}
-	/* Once drained, the loss is reported once. */
-	KUNIT_ASSERT_TRUE(test, vgpu_evq_pop(q, &e));
-	KUNIT_EXPECT_EQ(test, e.type, (u32)VGPU_KMOD_EV_OVERFLOW);
-	KUNIT_EXPECT_EQ(test, e.seq, 3ull + VGPU_EVQ_LEN);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
 	KUNIT_EXPECT_FALSE(test, vgpu_evq_pop(q, &e));
+	/* Not postable: no such instance, DOORBELL (see below), OVERFLOW, junk. */
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, VGPU_EVQ_INSTANCES));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, U32_MAX));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_DOORBELL, 1));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_OVERFLOW, 1));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, 0, 1));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, 99, 1));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
+}
+
+/*
+ * One guest resetting (or opening and closing) its device without end must
+ * not push another instance's events out, nor make the executor resync: the
+ * old shared 1024-event queue overflowed here and the executor's recovery
+ * stopped serving every instance.
+ */
+static void evq_flood(struct kunit *test)
+{
+	struct vgpu_evq *q = evq_new(test);
+	struct vgpu_kmod_event e;
+	u32 i, other = 0;
+
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 2);
+	for (i = 0; i < 100000; i++) {
+		vgpu_evq_post(q, VGPU_KMOD_EV_RESET, 3);
+		vgpu_evq_post(q, i & 1 ? VGPU_KMOD_EV_OPENED : VGPU_KMOD_EV_CLOSED, 3);
+		vgpu_evq_doorbell(q, 3, i % 70);
+		if (i == 50000)
+			vgpu_evq_post(q, VGPU_KMOD_EV_CLOSED, 4);
+		KUNIT_ASSERT_LE(test, q->tail - q->head, 3u);
+	}
+	/* Instance 2's event and 4's are there, each within a few reads. */
+	for (i = 0; i < 8 && vgpu_evq_pop(q, &e); i++) {
+		KUNIT_EXPECT_NE(test, e.type, (u32)VGPU_KMOD_EV_OVERFLOW);
+		if (e.instance != 3)
+			other++;
+	}
+	KUNIT_EXPECT_EQ(test, other, 2u);
+	/* What 3 has left: CLOSED, RESET, OPENED, 64 doorbells, no more. */
+	for (i = 0; vgpu_evq_pop(q, &e); i++)
+		KUNIT_EXPECT_EQ(test, e.instance, 3u);
+	KUNIT_EXPECT_EQ(test, i + 8, 3u + 64u + 2u);
+
+	/* Turns: one event per instance per round, while 1 keeps posting. */
+	vgpu_evq_post(q, VGPU_KMOD_EV_CLOSED, 1);
+	vgpu_evq_post(q, VGPU_KMOD_EV_RESET, 1);
+	vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, 2);
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 2);
+	evq_expect(test, q, VGPU_KMOD_EV_CLOSED, 1);
+	vgpu_evq_post(q, VGPU_KMOD_EV_CLOSED, 1);
+	evq_expect(test, q, VGPU_KMOD_EV_CREATED, 2);
+	evq_expect(test, q, VGPU_KMOD_EV_CLOSED, 1);
+	evq_expect(test, q, VGPU_KMOD_EV_OPENED, 2);
+	evq_expect(test, q, VGPU_KMOD_EV_RESET, 1);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
+}
+
+/* One instance's pending events come out in a fixed order. */
+static void evq_order(struct kunit *test)
+{
+	struct vgpu_evq *q = evq_new(test);
+
+	vgpu_evq_doorbell(q, 5, 9);
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 5);
+	vgpu_evq_post(q, VGPU_KMOD_EV_RESET, 5);
+	vgpu_evq_post(q, VGPU_KMOD_EV_CLOSED, 5);
+	vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, 5);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 5));
+	evq_expect(test, q, VGPU_KMOD_EV_CREATED, 5);
+	evq_expect(test, q, VGPU_KMOD_EV_CLOSED, 5);
+	evq_expect(test, q, VGPU_KMOD_EV_RESET, 5);
+	evq_expect(test, q, VGPU_KMOD_EV_OPENED, 5);
+	KUNIT_EXPECT_EQ(test, evq_expect(test, q, VGPU_KMOD_EV_DOORBELL, 5), 9ull);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
+	/* Taken: the same event can be posted again. */
+	KUNIT_EXPECT_TRUE(test, vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 5));
+}
+
+/* REMOVED ends everything of its instance, and a reused id starts after it. */
+static void evq_removed(struct kunit *test)
+{
+	struct vgpu_evq *q = evq_new(test);
+
+	vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, 9);
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 9);
+	vgpu_evq_doorbell(q, 9, 3);
+	KUNIT_EXPECT_TRUE(test, vgpu_evq_post(q, VGPU_KMOD_EV_REMOVED, 9));
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_post(q, VGPU_KMOD_EV_REMOVED, 9));
+	evq_expect(test, q, VGPU_KMOD_EV_REMOVED, 9);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
+
+	/* The id is reused before the executor read the REMOVED. */
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 9);
+	vgpu_evq_post(q, VGPU_KMOD_EV_REMOVED, 9);
+	vgpu_evq_post(q, VGPU_KMOD_EV_CREATED, 9);
+	vgpu_evq_post(q, VGPU_KMOD_EV_OPENED, 9);
+	evq_expect(test, q, VGPU_KMOD_EV_REMOVED, 9);
+	evq_expect(test, q, VGPU_KMOD_EV_CREATED, 9);
+	evq_expect(test, q, VGPU_KMOD_EV_OPENED, 9);
 	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
 }
 
 static void evq_doorbells(struct kunit *test)
 {
-	struct vgpu_evq *q = kunit_kzalloc(test, sizeof(*q), GFP_KERNEL);
-	struct vgpu_kmod_event e;
-	u64 pending = 0;
+	struct vgpu_evq *q = evq_new(test);
 	u32 i;
 
-	KUNIT_ASSERT_NOT_NULL(test, q);
-	vgpu_evq_init(q);
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, 3), VGPU_DB_QUEUED);
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, 3), VGPU_DB_COALESCED);
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, 63), VGPU_DB_QUEUED);
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, 64), VGPU_DB_DROPPED);
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, U32_MAX), VGPU_DB_DROPPED);
-	KUNIT_EXPECT_EQ(test, pending, BIT_ULL(3) | BIT_ULL(63));
-	KUNIT_ASSERT_TRUE(test, vgpu_evq_pop(q, &e));
-	KUNIT_EXPECT_EQ(test, e.type, (u32)VGPU_KMOD_EV_DOORBELL);
-	KUNIT_EXPECT_EQ(test, e.data, 3ull);
-	vgpu_evq_doorbell_taken(&pending, e.data);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, 3), VGPU_DB_QUEUED);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, 3), VGPU_DB_COALESCED);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, 63), VGPU_DB_QUEUED);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, 64), VGPU_DB_DROPPED);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, U32_MAX), VGPU_DB_DROPPED);
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, VGPU_EVQ_INSTANCES, 0), VGPU_DB_DROPPED);
+	KUNIT_EXPECT_EQ(test, q->slot[1].doorbells, BIT_ULL(3) | BIT_ULL(63));
+	KUNIT_EXPECT_EQ(test, evq_expect(test, q, VGPU_KMOD_EV_DOORBELL, 1), 3ull);
 	/* Taken: the next ring queues again. */
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 1, 3), VGPU_DB_QUEUED);
-	vgpu_evq_doorbell_taken(&pending, 1000);
-	KUNIT_EXPECT_EQ(test, pending, BIT_ULL(3) | BIT_ULL(63));
+	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, 1, 3), VGPU_DB_QUEUED);
+	KUNIT_EXPECT_EQ(test, evq_expect(test, q, VGPU_KMOD_EV_DOORBELL, 1), 3ull);
+	KUNIT_EXPECT_EQ(test, evq_expect(test, q, VGPU_KMOD_EV_DOORBELL, 1), 63ull);
+	KUNIT_EXPECT_FALSE(test, vgpu_evq_ready(q));
 
-	/* A flood of distinct channels cannot grow the queue past 64 per instance. */
-	vgpu_evq_init(q);
-	pending = 0;
-	for (i = 0; i < 100000; i++)
-		vgpu_evq_doorbell(q, &pending, 2, i % 70);
-	KUNIT_EXPECT_EQ(test, q->tail - q->head, 64u);
-	/* Full queue: the doorbell is lost and an overflow reported. */
-	for (i = 0; i < VGPU_EVQ_LEN; i++)
-		vgpu_evq_push(q, VGPU_KMOD_EV_CREATED, i, 0);
-	pending = 0;
-	KUNIT_EXPECT_EQ(test, vgpu_evq_doorbell(q, &pending, 3, 0), VGPU_DB_LOST);
-	KUNIT_EXPECT_EQ(test, pending, 0ull);
-	KUNIT_EXPECT_TRUE(test, q->overflow);
+	/* Every instance ringing every channel: all of it kept, nothing more. */
+	for (i = 0; i < 3 * VGPU_EVQ_INSTANCES * VGPU_KMOD_MAX_CHANNELS; i++)
+		vgpu_evq_doorbell(q, i % VGPU_EVQ_INSTANCES, i / VGPU_EVQ_INSTANCES % 80);
+	KUNIT_EXPECT_EQ(test, q->tail - q->head, (u32)VGPU_EVQ_INSTANCES);
+	for (i = 0; vgpu_evq_ready(q); i++)
+		evq_expect(test, q, VGPU_KMOD_EV_DOORBELL, i % VGPU_EVQ_INSTANCES);
+	KUNIT_EXPECT_EQ(test, i, (u32)(VGPU_EVQ_INSTANCES * VGPU_KMOD_MAX_CHANNELS));
 }
 
 /* ---- region table ---- */
@@ -484,11 +615,15 @@ static struct kunit_case vgpu_irq_cases[] = {
 	KUNIT_CASE(irq_intx_automask),
 	KUNIT_CASE(irq_intx_disable),
 	KUNIT_CASE(irq_msi),
+	KUNIT_CASE(irq_set_check),
 	{}
 };
 
 static struct kunit_case vgpu_evq_cases[] = {
-	KUNIT_CASE(evq_order_and_overflow),
+	KUNIT_CASE(evq_basics),
+	KUNIT_CASE(evq_flood),
+	KUNIT_CASE(evq_order),
+	KUNIT_CASE(evq_removed),
 	KUNIT_CASE(evq_doorbells),
 	{}
 };

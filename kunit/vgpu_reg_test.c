@@ -2,7 +2,8 @@
 /*
  * KUnit suite for vgpu_stub's registration with the mdev core: the types,
  * their availability from the memory budget, instance creation through the
- * mdev core (as a sysfs "create" write does) and removal.
+ * mdev core (as a sysfs "create" write does) and removal, and what a new
+ * session of an instance starts with.
  *
  * mdev_device_create() and mdev_bus_type are private to the mdev core; this
  * built-in test reaches them the way the core's own sysfs code does.
@@ -10,6 +11,8 @@
 #include <kunit/test.h>
 #include <linux/device.h>
 #include <linux/mdev.h>
+#include <linux/sizes.h>
+#include <linux/string.h>
 #include <linux/uuid.h>
 
 #include "vgpu_stub.h"
@@ -122,9 +125,62 @@ static void reg_create_remove(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, find_mdev(&ua));
 }
 
+/*
+ * Sessions, driven through the instance's vfio_device_ops as the vfio core
+ * does at the first open and last close of the device: a new session (maybe
+ * another tenant) gets fresh zeroed BAR1 pages and STATUS 0, while pages an
+ * executor still holds from the last session stay alive for it.
+ */
+static void reg_sessions(struct kunit *test)
+{
+	struct mdev_type *t4 = type_named("4g");
+	struct vgpu_bar1 *first, *held;
+	const struct vfio_device_ops *ops;
+	struct vgpu_inst *inst;
+	struct mdev_device *m;
+	u8 *p;
+	guid_t u;
+
+	generate_random_guid(u.b);
+	KUNIT_ASSERT_EQ(test, mdev_device_create(t4, &u), 0);
+	m = find_mdev(&u);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	inst = dev_get_drvdata(&m->dev);
+	ops = inst->vdev.ops;
+
+	/* The first session keeps the zeroed pages of create. */
+	first = inst->bar1;
+	KUNIT_ASSERT_EQ(test, ops->open_device(&inst->vdev), 0);
+	KUNIT_EXPECT_PTR_EQ(test, inst->bar1, first);
+	p = first->vaddr;
+	memset(p, 0xa5, PAGE_SIZE);
+	p[SZ_16M - 1] = 0xa5;
+	vgpu_inst_set_status(inst, VGPU_STATUS_EXECUTOR_READY, VGPU_STATUS_EXECUTOR_READY);
+	/* An executor's mapping of this session, as its mmap takes it. */
+	held = vgpu_inst_bar1_get(inst);
+	ops->close_device(&inst->vdev);
+
+	/* The next one sees none of it. */
+	KUNIT_ASSERT_EQ(test, ops->open_device(&inst->vdev), 0);
+	KUNIT_EXPECT_PTR_NE(test, inst->bar1, first);
+	KUNIT_EXPECT_EQ(test, inst->bar1->size, (u64)SZ_16M);
+	KUNIT_EXPECT_NULL(test, memchr_inv(inst->bar1->vaddr, 0, SZ_16M));
+	KUNIT_EXPECT_EQ(test, vgpu_regs_read(&inst->regs, &inst->irq, VGPU_REG_STATUS, 4), 0u);
+	/* The executor's old mapping still has the old pages, untouched. */
+	KUNIT_EXPECT_EQ(test, p[0], 0xa5);
+	KUNIT_EXPECT_EQ(test, p[SZ_16M - 1], 0xa5);
+	vgpu_bar1_put(held);
+	ops->close_device(&inst->vdev);
+
+	KUNIT_EXPECT_EQ(test, mdev_device_remove(m), 0);
+	put_device(&m->dev);
+	KUNIT_EXPECT_EQ(test, vgpu_test_fb_used_mib(), 0ull);
+}
+
 static struct kunit_case vgpu_reg_cases[] = {
 	KUNIT_CASE(reg_types),
 	KUNIT_CASE(reg_create_remove),
+	KUNIT_CASE(reg_sessions),
 	{}
 };
 

@@ -76,6 +76,32 @@ CUresult vgpu_exec_event_synchronize(struct vgpu_session *s, struct vgpu_call *c
 CUresult vgpu_exec_event_query(struct vgpu_session *s, struct vgpu_call *c);
 CUresult vgpu_exec_event_elapsed(struct vgpu_session *s, struct vgpu_call *c);
 
+CUresult vgpu_exec_vmm_granularity(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_reserve(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_address_free(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_create(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_release(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_map(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_unmap(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_set_access(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_get_access(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_retain(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_vmm_get_prop(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_mem_alloc_async(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_mem_free_async(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_pool_create(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_pool_destroy(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_pool_trim(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_pool_set_attr(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_pool_get_attr(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_device_get_pool(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_device_set_pool(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_launch_kernel_ex(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_get_attributes(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_cache_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_func_set_shared_config(struct vgpu_session *s, struct vgpu_call *c);
+CUresult vgpu_exec_occupancy_cluster(struct vgpu_session *s, struct vgpu_call *c);
+
 /* Helpers for handlers. */
 
 /* The object of @type (or, for VGPU_OBJ_FUNCTION, a kernel) named @id, or NULL. */

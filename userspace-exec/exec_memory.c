@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "vmm.h"
 #include "waits.h"
 
 CUresult vgpu_exec_mem_alloc(struct vgpu_session *s, struct vgpu_call *c)
@@ -110,7 +111,10 @@ CUresult vgpu_exec_mem_get_info(struct vgpu_session *s, struct vgpu_call *c)
 	struct vgpu_mem_info_reply out;
 	size_t free_b = 0, total_b = 0;
 	uint64_t used, limit, left;
-	CUresult r = s->drv.MemGetInfo(&free_b, &total_b);
+	CUresult r;
+
+	vgpu_vmm_settle_pools(s, false);	/* what pools released meanwhile is free again */
+	r = s->drv.MemGetInfo(&free_b, &total_b);
 
 	if (r != CUDA_SUCCESS)
 		return r;

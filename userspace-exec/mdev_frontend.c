@@ -62,6 +62,7 @@ struct fe_inst {
 
 struct fe {
 	const struct vgpu_mdev_frontend_opts *opts;
+	const struct vgpu_kmod_io *io;
 	const char *path;
 	int ctl;
 	int ep;
@@ -133,7 +134,7 @@ static void fe_teardown(struct fe *fe, struct fe_inst *in)
 		vgpu_quota_account_put(fe->opts->quota, in->account);
 	in->account = NULL;
 	/* Fails harmlessly on a removed instance: closing the fd clears it too. */
-	ioctl(in->fd, VGPU_KMOD_SET_STATUS, &st);
+	fe->io->ioctl(in->fd, VGPU_KMOD_SET_STATUS, &st);
 	for (c = 0; c < VGPU_MAX_CHANNELS; c++) {
 		if (in->ch[c].db_fd >= 0)
 			close(in->ch[c].db_fd);
@@ -186,13 +187,13 @@ static int fe_setup(struct fe *fe, uint32_t id)
 	in->irq_fd = -1;
 	for (c = 0; c < VGPU_MAX_CHANNELS; c++)
 		in->ch[c].db_fd = -1;
-	in->fd = ioctl(fe->ctl, VGPU_KMOD_OPEN_INSTANCE, &oi);
+	in->fd = fe->io->ioctl(fe->ctl, VGPU_KMOD_OPEN_INSTANCE, &oi);
 	if (in->fd < 0) {
 		fe_warn("open", id);
 		return -1;
 	}
 	in->serving = true;
-	if (ioctl(in->fd, VGPU_KMOD_INST_INFO, &in->info) < 0) {
+	if (fe->io->ioctl(in->fd, VGPU_KMOD_INST_INFO, &in->info) < 0) {
 		fe_warn("info", id);
 		goto fail;
 	}
@@ -203,7 +204,7 @@ static int fe_setup(struct fe *fe, uint32_t id)
 		fe_warn("layout", id);
 		goto fail;
 	}
-	in->bar1 = mmap(NULL, in->info.bar1_size, PROT_READ | PROT_WRITE, MAP_SHARED, in->fd, 0);
+	in->bar1 = fe->io->mmap_bar1(in->fd, in->info.bar1_size);
 	if (in->bar1 == MAP_FAILED) {
 		in->bar1 = NULL;
 		fe_warn("mmap", id);
@@ -212,7 +213,7 @@ static int fe_setup(struct fe *fe, uint32_t id)
 	in->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	efd.index = VGPU_IRQ_COMPLETION;
 	efd.fd = in->irq_fd;
-	if (in->irq_fd < 0 || ioctl(in->fd, VGPU_KMOD_SET_IRQFD, &efd) < 0) {
+	if (in->irq_fd < 0 || fe->io->ioctl(in->fd, VGPU_KMOD_SET_IRQFD, &efd) < 0) {
 		fe_warn("irqfd", id);
 		goto fail;
 	}
@@ -221,13 +222,13 @@ static int fe_setup(struct fe *fe, uint32_t id)
 		in->ch[c].db_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		efd.index = c;
 		efd.fd = in->ch[c].db_fd;
-		if (efd.fd < 0 || ioctl(in->fd, VGPU_KMOD_SET_DOORBELL, &efd) < 0) {
+		if (efd.fd < 0 || fe->io->ioctl(in->fd, VGPU_KMOD_SET_DOORBELL, &efd) < 0) {
 			fe_warn("doorbell", id);
 			goto fail;
 		}
 		fe_watch(fe, in, c);
 	}
-	if (ioctl(in->fd, VGPU_KMOD_SET_STATUS, &st) < 0) {
+	if (fe->io->ioctl(in->fd, VGPU_KMOD_SET_STATUS, &st) < 0) {
 		fe_warn("status", id);
 		goto fail;
 	}
@@ -355,13 +356,13 @@ static int fe_open_ctl(struct fe *fe)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = FE_TAG(FE_TAG_CTL, 0, 0) };
 	struct vgpu_kmod_version v;
 
-	fe->ctl = open(fe->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	fe->ctl = fe->io->open(fe->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fe->ctl < 0) {
 		fprintf(stderr, "vgpu-mdev: %s: %s (is vgpu_stub loaded, are we root?)\n",
 			fe->path, strerror(errno));
 		return -1;
 	}
-	if (ioctl(fe->ctl, VGPU_KMOD_GET_VERSION, &v) < 0 ||
+	if (fe->io->ioctl(fe->ctl, VGPU_KMOD_GET_VERSION, &v) < 0 ||
 	    v.abi_version != VGPU_KMOD_ABI_VERSION ||
 	    v.event_size != sizeof(struct vgpu_kmod_event)) {
 		fprintf(stderr, "vgpu-mdev: %s: kernel ABI mismatch\n", fe->path);
@@ -383,11 +384,29 @@ static void fe_teardown_all(struct fe *fe)
 		fe_teardown(fe, &fe->inst[i]);
 }
 
+/*
+ * Serve an instance QEMU has open.  Events are level-triggered (ABI 2): an
+ * OPENED may be read after a close that came later, so the instance's state
+ * decides, not the event.  If it closes after this check, its CLOSED event
+ * is pending again and stops the service.
+ */
+static void fe_serve_if_open(struct fe *fe, uint32_t id)
+{
+	struct vgpu_kmod_instance_info info;
+	struct fe_inst *in;
+
+	if (fe_setup(fe, id) < 0)
+		return;
+	in = &fe->inst[id];
+	if (fe->io->ioctl(in->fd, VGPU_KMOD_INST_INFO, &info) < 0 ||
+	    !(info.state & VGPU_KMOD_INST_OPENED) || (info.state & VGPU_KMOD_INST_REMOVED))
+		fe_teardown(fe, in);
+}
+
 /* Returns -1 when the control fd must be reopened. */
 static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 {
 	struct fe_inst *in = e->instance < FE_MAX_INSTANCES ? &fe->inst[e->instance] : NULL;
-	struct vgpu_kmod_instance_info info;
 
 	switch (e->type) {
 	case VGPU_KMOD_EV_CREATED:
@@ -395,7 +414,7 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 		break;
 	case VGPU_KMOD_EV_OPENED:
 		LOG(fe, "instance %" PRIu32 " opened\n", e->instance);
-		fe_setup(fe, e->instance);
+		fe_serve_if_open(fe, e->instance);
 		break;
 	case VGPU_KMOD_EV_CLOSED:
 	case VGPU_KMOD_EV_REMOVED:
@@ -410,16 +429,14 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 			break;
 		fe_teardown(fe, in);
 		/* Still open: format and serve it afresh. */
-		fe_setup(fe, e->instance);
-		if (in->serving && (ioctl(in->fd, VGPU_KMOD_INST_INFO, &info) < 0 ||
-				    !(info.state & VGPU_KMOD_INST_OPENED)))
-			fe_teardown(fe, in);
+		fe_serve_if_open(fe, e->instance);
 		break;
 	case VGPU_KMOD_EV_DOORBELL:
 		if (in && in->serving && e->data < in->layout.channel_count)
 			fe_start_worker(fe, in, (uint32_t)e->data);
 		break;
 	case VGPU_KMOD_EV_OVERFLOW:
+		/* ABI 1's shared queue overflowed; ABI 2 never loses events. */
 		fprintf(stderr, "vgpu-mdev: events lost, resynchronising\n");
 		return -1;
 	default:
@@ -428,21 +445,50 @@ static int fe_event(struct fe *fe, const struct vgpu_kmod_event *e)
 	return 0;
 }
 
+/*
+ * A few batches per wakeup, not until EAGAIN: a guest that resets its device
+ * without end keeps its instance's events coming, and the doorbells and
+ * workers of every other instance must get their turn in the loop meanwhile
+ * (the control fd is level-triggered in epoll: what is left wakes us again).
+ */
+#define FE_EVENT_READS	4
+
 static int fe_read_events(struct fe *fe)
 {
 	struct vgpu_kmod_event ev[16];
 	ssize_t n;
 	size_t i;
+	int r;
 
-	for (;;) {
-		n = read(fe->ctl, ev, sizeof(ev));
+	for (r = 0; r < FE_EVENT_READS; r++) {
+		n = fe->io->read(fe->ctl, ev, sizeof(ev));
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		for (i = 0; i < (size_t)n / sizeof(ev[0]); i++)
 			if (fe_event(fe, &ev[i]) < 0)
 				return -1;
 	}
+	return 0;
 }
+
+static int sys_open(const char *path, int flags)
+{
+	return open(path, flags);
+}
+
+static int sys_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+static void *sys_mmap_bar1(int fd, size_t len)
+{
+	return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
+static const struct vgpu_kmod_io fe_sys_io = {
+	.open = sys_open, .ioctl = sys_ioctl, .read = read, .mmap_bar1 = sys_mmap_bar1,
+};
 
 int vgpu_mdev_frontend_run(const char *chardev_path, const struct vgpu_mdev_frontend_opts *opts)
 {
@@ -455,6 +501,7 @@ int vgpu_mdev_frontend_run(const char *chardev_path, const struct vgpu_mdev_fron
 	if (!fe)
 		return -1;
 	fe->opts = opts ? opts : &defaults;
+	fe->io = fe->opts->io ? fe->opts->io : &fe_sys_io;
 	fe->path = chardev_path ? chardev_path : VGPU_MDEV_DEFAULT_CHARDEV;
 	fe->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (fe->ep < 0 || fe_open_ctl(fe) < 0) {

@@ -16,10 +16,24 @@
 #define VGPU_MDEV_FRONTEND_H
 
 #include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 struct vgpu_quota_service;
 
 #define VGPU_MDEV_DEFAULT_CHARDEV	"/dev/vgpu-stub"
+
+/*
+ * How the frontend reaches the char device: the system calls, or a test's
+ * fake kernel (tests/unit/test_mdev_frontend.c).  Every fd these return must
+ * be a real one that close(2) and epoll accept (the fake hands out eventfds).
+ */
+struct vgpu_kmod_io {
+	int (*open)(const char *path, int flags);
+	int (*ioctl)(int fd, unsigned long request, void *arg);
+	ssize_t (*read)(int fd, void *buf, size_t len);
+	void *(*mmap_bar1)(int fd, size_t len);	/* RW, shared, offset 0; MAP_FAILED */
+};
 
 struct vgpu_mdev_frontend_opts {
 	const char *libcuda_path;	/* passed to each worker; NULL: the system's driver */
@@ -28,6 +42,7 @@ struct vgpu_mdev_frontend_opts {
 	int verbose;			/* log events to stderr */
 	/* The instances' memory accounts: one per instance, shared by its channels; may be NULL. */
 	struct vgpu_quota_service *quota;
+	const struct vgpu_kmod_io *io;	/* NULL: the real char device */
 };
 
 /*

@@ -8,8 +8,9 @@
  *
  * Every path that takes device memory goes through here: allocations,
  * contexts (a measured cost, at least vgpu_quota_ctx_mem), context limits
- * above their initial values, module code and globals, and - for calls to
- * come - pools, virtual memory and graphs (VGPU_CHARGE_POOL/VMM/GRAPH).
+ * above their initial values, module code and globals, memory pools and
+ * virtual memory (VGPU_CHARGE_POOL/VMM, vmm.h) and - for calls to come -
+ * graphs (VGPU_CHARGE_GRAPH).
  * Going over is CUDA_ERROR_OUT_OF_MEMORY.
  */
 #ifndef VGPU_QUOTA_H

@@ -20,9 +20,9 @@ enum vgpu_charge {
 	VGPU_CHARGE_CONTEXT,	/* a context's own cost */
 	VGPU_CHARGE_LIMITS,	/* context limits above their initial values (heap, stack, FIFO) */
 	VGPU_CHARGE_MODULE,	/* module code and globals */
-	VGPU_CHARGE_POOL,	/* hooks for calls to come: memory pools, */
-	VGPU_CHARGE_VMM,	/* virtual memory management, */
-	VGPU_CHARGE_GRAPH,	/* graph allocations */
+	VGPU_CHARGE_POOL,	/* memory pools: what each reserves (exec_pool.c) */
+	VGPU_CHARGE_VMM,	/* physical memory of cuMemCreate (exec_vmm.c) */
+	VGPU_CHARGE_GRAPH,	/* a hook for calls to come: graph allocations */
 	VGPU_CHARGE_DEVICE_KINDS,
 	VGPU_CHARGE_STAGING = VGPU_CHARGE_DEVICE_KINDS,	/* host memory: images being received */
 	VGPU_CHARGE_KINDS

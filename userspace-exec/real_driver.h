@@ -99,7 +99,46 @@
 	X(MemAllocHost, "cuMemAllocHost_v2", PFN_cuMemAllocHost_v3020)			\
 	X(MemFreeHost, "cuMemFreeHost", PFN_cuMemFreeHost_v2000)			\
 	X(StreamGetFlags, "cuStreamGetFlags", PFN_cuStreamGetFlags_v5050)		\
-	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)
+	X(CtxGetCurrent, "cuCtxGetCurrent", PFN_cuCtxGetCurrent_v4000)			\
+	X(MemGetAllocationGranularity, "cuMemGetAllocationGranularity",			\
+	  PFN_cuMemGetAllocationGranularity_v10020)					\
+	X(MemAddressReserve, "cuMemAddressReserve", PFN_cuMemAddressReserve_v10020)	\
+	X(MemAddressFree, "cuMemAddressFree", PFN_cuMemAddressFree_v10020)		\
+	X(MemCreate, "cuMemCreate", PFN_cuMemCreate_v10020)				\
+	X(MemRelease, "cuMemRelease", PFN_cuMemRelease_v10020)				\
+	X(MemMap, "cuMemMap", PFN_cuMemMap_v10020)					\
+	X(MemUnmap, "cuMemUnmap", PFN_cuMemUnmap_v10020)				\
+	X(MemSetAccess, "cuMemSetAccess", PFN_cuMemSetAccess_v10020)			\
+	X(MemGetAccess, "cuMemGetAccess", PFN_cuMemGetAccess_v10020)			\
+	X(MemRetainAllocationHandle, "cuMemRetainAllocationHandle",			\
+	  PFN_cuMemRetainAllocationHandle_v11000)					\
+	X(MemGetAllocationPropertiesFromHandle, "cuMemGetAllocationPropertiesFromHandle", \
+	  PFN_cuMemGetAllocationPropertiesFromHandle_v10020)				\
+	X(MemAllocAsync, "cuMemAllocAsync", PFN_cuMemAllocAsync_v11020)			\
+	X(MemAllocFromPoolAsync, "cuMemAllocFromPoolAsync",				\
+	  PFN_cuMemAllocFromPoolAsync_v11020)						\
+	X(MemFreeAsync, "cuMemFreeAsync", PFN_cuMemFreeAsync_v11020)			\
+	X(MemPoolCreate, "cuMemPoolCreate", PFN_cuMemPoolCreate_v11020)			\
+	X(MemPoolDestroy, "cuMemPoolDestroy", PFN_cuMemPoolDestroy_v11020)		\
+	X(MemPoolTrimTo, "cuMemPoolTrimTo", PFN_cuMemPoolTrimTo_v11020)			\
+	X(MemPoolSetAttribute, "cuMemPoolSetAttribute", PFN_cuMemPoolSetAttribute_v11020) \
+	X(MemPoolGetAttribute, "cuMemPoolGetAttribute", PFN_cuMemPoolGetAttribute_v11020) \
+	X(DeviceGetDefaultMemPool, "cuDeviceGetDefaultMemPool",				\
+	  PFN_cuDeviceGetDefaultMemPool_v11020)						\
+	X(DeviceGetMemPool, "cuDeviceGetMemPool", PFN_cuDeviceGetMemPool_v11020)	\
+	X(DeviceSetMemPool, "cuDeviceSetMemPool", PFN_cuDeviceSetMemPool_v11020)	\
+	X(LaunchKernelEx, "cuLaunchKernelEx", PFN_cuLaunchKernelEx_v11060)		\
+	X(FuncSetCacheConfig, "cuFuncSetCacheConfig", PFN_cuFuncSetCacheConfig_v3000)	\
+	X(FuncSetSharedMemConfig, "cuFuncSetSharedMemConfig",				\
+	  PFN_cuFuncSetSharedMemConfig_v4020)						\
+	X(KernelSetCacheConfig, "cuKernelSetCacheConfig", PFN_cuKernelSetCacheConfig_v12000) \
+	X(OccupancyMaxPotentialClusterSize, "cuOccupancyMaxPotentialClusterSize",	\
+	  PFN_cuOccupancyMaxPotentialClusterSize_v11070)				\
+	X(OccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters",			\
+	  PFN_cuOccupancyMaxActiveClusters_v11070)					\
+	X(OccupancyMaxActiveBlocksPerMultiprocessor,					\
+	  "cuOccupancyMaxActiveBlocksPerMultiprocessor",				\
+	  PFN_cuOccupancyMaxActiveBlocksPerMultiprocessor_v6050)
 
 struct vgpu_real_driver {
 	void *handle;

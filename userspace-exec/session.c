@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "vmm.h"
 #include "waits.h"
 #include "vgpu/regs.h"
 
@@ -198,6 +199,7 @@ void vgpu_session_release_objects(struct vgpu_session *s)
 		for (uint32_t i = 0; i < VGPU_HOST_FLAGS; i++)
 			vgpu_store_release(&s->ctrl->host_flag[i], s->host_gen[i]);
 	vgpu_session_drain(s);
+	vgpu_vmm_teardown(s);
 	vgpu_idmap_each(&s->allocs, free_alloc, s);
 	s->mem_used = 0;
 	vgpu_idmap_each(&s->handles, release_in_ctx, s);

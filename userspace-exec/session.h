@@ -27,12 +27,15 @@ enum vgpu_obj_type {
 	VGPU_OBJ_KERNEL,
 	VGPU_OBJ_STREAM,
 	VGPU_OBJ_EVENT,
+	VGPU_OBJ_VMM_ALLOC,	/* a physical allocation of cuMemCreate (vmm.h) */
+	VGPU_OBJ_POOL,		/* a memory pool (vmm.h) */
 };
 
 #define VGPU_MAX_HANDLES	(1u << 20)
 #define VGPU_MAX_ALLOCS		(1u << 22)
 
 struct vgpu_wait;
+struct vgpu_vmm;
 
 struct vgpu_session {
 	const struct vgpu_worker_channel *ch;
@@ -59,6 +62,7 @@ struct vgpu_session {
 	struct vgpu_idmap pt_streams;	/* ctx id << 32 | thread -> per-thread default stream */
 	uint64_t mem_used;
 	struct vgpu_quota quota;	/* the instance's memory account, as this session sees it */
+	struct vgpu_vmm *vmm;	/* virtual memory and pools, once used (vmm.h) */
 
 	CUcontext current;	/* the worker thread's current context */
 	uint64_t current_id;

@@ -301,17 +301,14 @@ CUresult vgpu_take_error(struct vgpu_session *s, uint32_t thread, uint32_t ctx_i
 	return r;
 }
 
-CUevent vgpu_event_get(struct vgpu_session *s, struct vgpu_xctx *x)
+CUresult vgpu_event_get(struct vgpu_session *s, struct vgpu_xctx *x, CUevent *out)
 {
-	CUevent ev;
-
-	if (x->npool)
-		return x->pool[--x->npool];
+	if (x->npool) {
+		*out = x->pool[--x->npool];
+		return CUDA_SUCCESS;
+	}
 	/* Blocking sync: a helper that waits on it sleeps instead of spinning. */
-	if (s->drv.EventCreate(&ev, CU_EVENT_DISABLE_TIMING | CU_EVENT_BLOCKING_SYNC) !=
-	    CUDA_SUCCESS)
-		return NULL;
-	return ev;
+	return s->drv.EventCreate(out, CU_EVENT_DISABLE_TIMING | CU_EVENT_BLOCKING_SYNC);
 }
 
 void vgpu_event_put(struct vgpu_session *s, struct vgpu_xctx *x, CUevent ev)

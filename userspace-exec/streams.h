@@ -132,8 +132,11 @@ void vgpu_keep_error(struct vgpu_session *s, uint32_t thread, uint32_t ctx_id, u
 CUresult vgpu_take_error(struct vgpu_session *s, uint32_t thread, uint32_t ctx_id,
 			 uint64_t stream);
 
-/* An event of @x's pool (recorded and polled by the worker), or NULL. */
-CUevent vgpu_event_get(struct vgpu_session *s, struct vgpu_xctx *x);
+/*
+ * An event of @x's pool (recorded and polled by the worker) in *@out, or the
+ * driver's error creating one (after a fault: the context's sticky error).
+ */
+CUresult vgpu_event_get(struct vgpu_session *s, struct vgpu_xctx *x, CUevent *out);
 void vgpu_event_put(struct vgpu_session *s, struct vgpu_xctx *x, CUevent ev);
 
 /* Drop a wait's reference to @e; frees it when the guest destroyed it meanwhile. */

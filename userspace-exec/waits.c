@@ -51,9 +51,14 @@ CUresult vgpu_wait_record(struct vgpu_session *s, struct vgpu_wait *w, struct vg
 
 	if (w->nev == w->evcap)
 		return CUDA_ERROR_INVALID_VALUE;
-	ev = vgpu_event_get(s, x);
-	if (!ev)
-		return CUDA_ERROR_OUT_OF_MEMORY;
+	/*
+	 * A context that faulted refuses new events with its sticky error: that
+	 * error is the answer (a synchronise must say ILLEGAL_ADDRESS, not
+	 * OUT_OF_MEMORY), whether the fault came before or after this call.
+	 */
+	r = vgpu_event_get(s, x, &ev);
+	if (r != CUDA_SUCCESS)
+		return r;
 	r = s->drv.EventRecord(ev, xs->h);
 	if (r != CUDA_SUCCESS) {
 		vgpu_event_put(s, x, ev);

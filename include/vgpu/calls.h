@@ -104,6 +104,36 @@ enum vgpu_opcode {
 	VGPU_OP_EVENT_QUERY		= 104,
 	VGPU_OP_EVENT_ELAPSED		= 105,
 
+	/* Extended launches, function attributes, cluster occupancy (an older executor: NOT_SUPPORTED). */
+	VGPU_OP_LAUNCH_KERNEL_EX	= 110,
+	VGPU_OP_FUNC_GET_ATTRIBUTES	= 111,
+	VGPU_OP_FUNC_SET_CACHE_CONFIG	= 112,
+	VGPU_OP_FUNC_SET_SHARED_CONFIG	= 113,
+	VGPU_OP_OCCUPANCY_CLUSTER	= 114,
+
+	/* Virtual memory management and stream-ordered allocation (160-179). */
+	VGPU_OP_VMM_GRANULARITY		= 160,
+	VGPU_OP_VMM_RESERVE		= 161,
+	VGPU_OP_VMM_ADDRESS_FREE	= 162,
+	VGPU_OP_VMM_CREATE		= 163,
+	VGPU_OP_VMM_RELEASE		= 164,
+	VGPU_OP_VMM_MAP			= 165,
+	VGPU_OP_VMM_UNMAP		= 166,
+	VGPU_OP_VMM_SET_ACCESS		= 167,
+	VGPU_OP_VMM_GET_ACCESS		= 168,
+	VGPU_OP_VMM_RETAIN		= 169,
+	VGPU_OP_VMM_GET_PROP		= 170,
+	VGPU_OP_MEM_ALLOC_ASYNC		= 171,
+	VGPU_OP_MEM_FREE_ASYNC		= 172,
+	VGPU_OP_POOL_CREATE		= 173,
+	VGPU_OP_POOL_DESTROY		= 174,
+	VGPU_OP_POOL_TRIM		= 175,
+	VGPU_OP_POOL_SET_ATTR		= 176,
+	VGPU_OP_POOL_GET_ATTR		= 177,
+	VGPU_OP_DEVICE_GET_POOL		= 178,
+	VGPU_OP_DEVICE_SET_POOL		= 179,
+
+	/* One past the highest: the blocks above stay in ascending order. */
 	VGPU_OP_COUNT
 };
 
@@ -299,6 +329,77 @@ struct vgpu_launch_args {
 };
 #define VGPU_MAX_PARAM_BYTES	32764u
 
+/*
+ * LAUNCH_KERNEL_EX: cuLaunchKernelEx and cuLaunchCooperativeKernel.
+ * num_attrs struct vgpu_launch_attr follow the struct, then param_size
+ * bytes of packed parameters.  Attribute values are the driver's
+ * CUlaunchAttributeValue bytes except that an event (PROGRAMMATIC_EVENT,
+ * LAUNCH_COMPLETION_EVENT) is named by its id in the first 8 bytes.
+ */
+#define VGPU_MAX_LAUNCH_ATTRS	32u
+struct vgpu_launch_attr {
+	uint32_t id;		/* CUlaunchAttributeID */
+	uint32_t reserved;
+	uint8_t value[64];	/* CUlaunchAttributeValue */
+};
+struct vgpu_launch_ex_args {
+	uint64_t func;		/* a function or a kernel id */
+	uint64_t stream;
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t param_size;
+	uint32_t num_attrs;	/* <= VGPU_MAX_LAUNCH_ATTRS */
+	uint32_t reserved;
+};
+
+/*
+ * FUNC_GET_ATTRIBUTES: every CUfunction_attribute of a function (or of a
+ * kernel on @device) in one answer, written to @out.
+ */
+#define VGPU_FUNC_ATTRS		32
+struct vgpu_func_attrs {
+	int32_t value[VGPU_FUNC_ATTRS];		/* index: CUfunction_attribute */
+	uint32_t valid;				/* bit i: value[i] was answered */
+	/*
+	 * The driver's cuOccupancyMaxActiveBlocksPerMultiprocessor for one warp
+	 * and no dynamic shared memory, or -1: shows a limit no attribute
+	 * reports (block barriers, virtual resources), which is the same for
+	 * every block size (occupancy.c).
+	 */
+	int32_t probe_blocks;
+};
+struct vgpu_func_attrs_args {
+	uint64_t func;
+	int32_t device;		/* kernels: the device */
+	uint32_t reserved;
+	struct vgpu_bulk_ref out;	/* receives struct vgpu_func_attrs */
+};
+/* FUNC_SET_CACHE_CONFIG (CUfunc_cache), FUNC_SET_SHARED_CONFIG (CUsharedconfig). */
+struct vgpu_func_config_args {
+	uint64_t func;
+	uint32_t config;
+	int32_t device;		/* kernels: the device */
+};
+
+/*
+ * OCCUPANCY_CLUSTER: cuOccupancyMaxPotentialClusterSize (@query 0) or
+ * cuOccupancyMaxActiveClusters (@query 1) for a launch configuration;
+ * attributes follow as for LAUNCH_KERNEL_EX.  The answer is an int32, inline.
+ */
+#define VGPU_OCC_CLUSTER_SIZE	0u
+#define VGPU_OCC_ACTIVE_CLUSTERS 1u
+struct vgpu_occupancy_cluster_args {
+	uint64_t func;
+	uint64_t stream;
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t shared_mem;
+	uint32_t query;
+	uint32_t num_attrs;
+	uint32_t reserved;
+};
+
 struct vgpu_stream_create_args {
 	uint64_t id;
 	uint32_t flags;
@@ -356,6 +457,120 @@ struct vgpu_event_args {
 struct vgpu_event_elapsed_args {
 	uint64_t start;
 	uint64_t end;
+};
+
+/*
+ * Virtual memory management (cuMem{AddressReserve,Create,Map,...}).
+ * Reserved and mapped addresses are real device addresses (decision 5);
+ * physical allocations (CUmemGenericAllocationHandle) are ids the guest
+ * chooses at VMM_CREATE, and VMM_RETAIN answers the id of the allocation
+ * mapped at an address.  Every address a call names must lie in the
+ * session's own reservations (MAP, SET_ACCESS) or mappings (UNMAP, RETAIN).
+ */
+struct vgpu_vmm_prop {		/* CUmemAllocationProp without its host pointer */
+	uint32_t type;		/* CUmemAllocationType: PINNED only */
+	uint32_t handle_types;	/* CUmemAllocationHandleType: NONE only */
+	uint32_t loc_type;	/* CUmemLocationType: DEVICE only */
+	int32_t loc_id;		/* the device */
+	uint8_t compression;	/* allocFlags.compressionType */
+	uint8_t rdma;		/* allocFlags.gpuDirectRDMACapable */
+	uint16_t usage;		/* allocFlags.usage */
+	uint32_t reserved;
+};
+struct vgpu_vmm_granularity_args {	/* reply: uint64_t granularity */
+	struct vgpu_vmm_prop prop;
+	uint32_t option;	/* CUmemAllocationGranularity_flags */
+	uint32_t reserved;
+};
+struct vgpu_vmm_reserve_args {	/* reply: uint64_t address */
+	uint64_t size;
+	uint64_t alignment;
+	uint64_t addr;		/* a hint */
+	uint64_t flags;
+};
+struct vgpu_vmm_range_args {	/* ADDRESS_FREE, UNMAP */
+	uint64_t ptr;
+	uint64_t size;
+};
+struct vgpu_vmm_create_args {
+	uint64_t id;		/* the guest's name for the allocation */
+	uint64_t size;
+	uint64_t flags;
+	struct vgpu_vmm_prop prop;
+};
+struct vgpu_vmm_handle_args {	/* RELEASE, GET_PROP (reply: struct vgpu_vmm_prop) */
+	uint64_t id;
+};
+struct vgpu_vmm_map_args {
+	uint64_t ptr;
+	uint64_t size;
+	uint64_t offset;
+	uint64_t id;
+	uint64_t flags;
+};
+struct vgpu_vmm_access {	/* CUmemAccessDesc */
+	uint32_t loc_type;
+	int32_t loc_id;
+	uint32_t flags;		/* CUmemAccess_flags */
+	uint32_t reserved;
+};
+#define VGPU_VMM_MAX_ACCESS	64u
+/* SET_ACCESS: count struct vgpu_vmm_access follow. */
+struct vgpu_vmm_set_access_args {
+	uint64_t ptr;
+	uint64_t size;
+	uint32_t count;
+	uint32_t reserved;
+};
+struct vgpu_vmm_get_access_args {	/* reply: uint64_t flags */
+	uint64_t ptr;
+	uint32_t loc_type;
+	int32_t loc_id;
+};
+struct vgpu_vmm_retain_args {	/* reply: uint64_t id */
+	uint64_t ptr;
+};
+
+/*
+ * Stream-ordered allocation.  Pools are ids the guest chooses; a device's
+ * default pool gets its id from the first DEVICE_GET_POOL that names it.
+ */
+#define VGPU_POOL_CURRENT	0u	/* MEM_ALLOC_ASYNC: the device's current pool */
+struct vgpu_mem_alloc_async_args {	/* reply: uint64_t dptr */
+	uint64_t size;
+	uint64_t stream;
+	uint64_t pool;		/* VGPU_POOL_CURRENT or a pool id */
+};
+struct vgpu_mem_free_async_args {
+	uint64_t dptr;
+	uint64_t stream;
+};
+struct vgpu_pool_create_args {	/* CUmemPoolProps without its host pointer */
+	uint64_t id;
+	uint64_t max_size;
+	uint32_t alloc_type;
+	uint32_t handle_types;
+	uint32_t loc_type;
+	int32_t loc_id;
+	uint16_t usage;
+	uint16_t reserved0;
+	uint32_t reserved;
+};
+struct vgpu_pool_args {		/* DESTROY, TRIM (value: bytes to keep) */
+	uint64_t id;
+	uint64_t value;
+};
+struct vgpu_pool_attr_args {	/* SET, GET (reply: uint64_t value) */
+	uint64_t id;
+	uint64_t value;
+	uint32_t attr;		/* CUmemPool_attribute */
+	uint32_t reserved;
+};
+#define VGPU_POOL_DEFAULT	0u	/* DEVICE_GET_POOL: which pool */
+struct vgpu_device_pool_args {	/* GET: reply uint64_t id; SET: id is the pool */
+	uint64_t id;		/* GET of the default pool: the id to give it if it has none */
+	int32_t device;
+	uint32_t which;		/* VGPU_POOL_DEFAULT */
 };
 
 #endif /* VGPU_CALLS_H */

@@ -20,6 +20,11 @@
  * STATUS is cleared (a STATUS_CHANGE interrupt tells the guest).  BAR1 pages
  * stay alive until the last mapping of them, QEMU's or the executor's, is gone.
  *
+ * Each open of the vfio device starts a session, perhaps of another tenant:
+ * it gets fresh zeroed BAR1 pages and STATUS 0.  A mapping of the instance
+ * fd made before that open keeps the previous session's pages, so map BAR1
+ * after the OPENED event (and again after the next one).
+ *
  * All structures have fixed-width fields and explicit padding, identical for
  * 32- and 64-bit userspace.  VGPU_KMOD_ABI_VERSION changes when any of them
  * or any meaning below changes incompatibly; new ioctls and event types may
@@ -34,7 +39,7 @@
 #include <linux/types.h>
 
 #define VGPU_KMOD_DEVICE_NAME	"vgpu-stub"	/* /dev/vgpu-stub, mode 0600 */
-#define VGPU_KMOD_ABI_VERSION	1
+#define VGPU_KMOD_ABI_VERSION	2	/* 2: events are level-triggered */
 #define VGPU_KMOD_MAX_CHANNELS	64		/* doorbell indices 0..63 */
 
 /* ---- events, read(2) from the control fd ---- */
@@ -46,7 +51,7 @@ enum vgpu_kmod_event_type {
 	VGPU_KMOD_EV_RESET	= 4,	/* device reset: STATUS is 0 again */
 	VGPU_KMOD_EV_REMOVED	= 5,	/* instance removed; close its fd */
 	VGPU_KMOD_EV_DOORBELL	= 6,	/* data: channel rung with no eventfd */
-	VGPU_KMOD_EV_OVERFLOW	= 7,	/* events were lost: reopen to resync */
+	VGPU_KMOD_EV_OVERFLOW	= 7,	/* ABI 1 only: never sent since 2 */
 };
 
 struct vgpu_kmod_event {
@@ -62,6 +67,17 @@ struct vgpu_kmod_event {
  * blocks unless O_NONBLOCK (-EAGAIN); poll(2) reports EPOLLIN when an event
  * is ready.  When the control device is opened, a CREATED event (and an
  * OPENED event for each opened one) is queued for every existing instance.
+ *
+ * Events are level-triggered per instance (ABI 2), so no guest can flood
+ * the stream: an event that is already pending for its instance is not
+ * queued again (a thousand resets read as one or a few RESETs), nothing is
+ * ever lost, and instances take turns, one event each.  The order among one
+ * instance's pending events is fixed, not the order they happened in:
+ * REMOVED, CREATED, CLOSED, RESET, OPENED, then DOORBELLs by channel.
+ * REMOVED drops whatever else the removed instance had pending and comes
+ * before any event of a later instance with the same id.  So an executor
+ * treats CLOSED and RESET as "the session it served (if any) is over" and
+ * OPENED as "serve it if VGPU_KMOD_INST_INFO still says OPENED".
  */
 
 #define VGPU_KMOD_IOC_MAGIC	0xF7

@@ -9,9 +9,30 @@ $(B)/tests/cuda/concurrency: tests/cuda/concurrency.cu tests/cuda/test_kernels.c
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
 
-# Every program above; the rule below takes the list as it stands here.
 CUDA_TESTS := $(B)/tests/cuda/e2e_runtime_static $(B)/tests/cuda/e2e_runtime_shared \
 	$(B)/tests/cuda/concurrency
+
+# ggml-style VMM pool growth and stream-ordered allocation (tests/cuda/vmm_pool.cu).
+$(B)/tests/cuda/vmm_pool: tests/cuda/vmm_pool.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
+CUDA_TESTS += $(B)/tests/cuda/vmm_pool
+
+# Every occupancy answer, natively and through vgpu, against cuda_occupancy.h.
+$(B)/tests/cuda/occupancy: tests/cuda/occupancy.cu tests/cuda/test_kernels.cuh
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart static -Itests/cuda -o $@ $<
+
+# cuBLAS SGEMM and FP16 GemmEx, linked with the toolkit's cuBLAS (shared, as
+# frameworks use it); the GPU suite compares the results' bits.
+$(B)/tests/cuda/cublas_gemm: tests/cuda/cublas_gemm.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 $(NVCC_ARCH) -cudart shared -o $@ $< -lcublas
+
+CUDA_TESTS += $(B)/tests/cuda/occupancy $(B)/tests/cuda/cublas_gemm
+
+# Every program above (each family adds its own to CUDA_TESTS beside its rule).
 cuda-tests: $(CUDA_TESTS)
 
 # The GPU suite, on a GPU host.
@@ -25,4 +46,8 @@ $(B)/tests/gpu/test_kernels.cubin: tests/cuda/test_kernels.cuh
 $(B)/tests/gpu/probe_fault: tests/gpu/probe_fault.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(CUDA_INC) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda
-probes: $(B)/tests/gpu/test_kernels.cubin $(B)/tests/gpu/probe_fault
+# The real driver's export tables the shim lacks (tests/gpu/probe-export-tables.sh; informational).
+$(B)/tests/gpu/probe_export_tables: tests/gpu/probe_export_tables.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(CUDA_INC) -o $@ $< -L$(CUDA_HOME)/lib64/stubs -lcuda -ldl
+probes: $(B)/tests/gpu/test_kernels.cubin $(B)/tests/gpu/probe_fault $(B)/tests/gpu/probe_export_tables

@@ -12,6 +12,10 @@
  * executor -> NVIDIA driver).  Prints one line per check and a checksum line
  * that must be identical natively and through vgpu.  Exit 0 iff all passed.
  *
+ * Extended launches too: cudaLaunchKernelEx with the attributes ggml and
+ * CUTLASS use (programmatic stream serialisation, cluster shape, launch
+ * completion event), cooperative launches, and the occupancy calculator.
+ *
  *   e2e_runtime          everything above
  *   e2e_runtime fault    a kernel that writes to no memory: the error must come
  *                        back as cudaErrorIllegalAddress and stay (sticky)
@@ -279,6 +283,135 @@ int main(int argc, char **argv)
 		CUDA_OK(cudaEventDestroy(done));
 		CUDA_OK(cudaStreamDestroy(s1));
 		CUDA_OK(cudaStreamDestroy(s2));
+	}
+
+	/* Extended launches: each must run the kernel as a plain launch would. */
+	{
+		const unsigned int n = 64 * 128;
+		unsigned int *d, *d2;
+		std::vector<unsigned int> h(n);
+		cudaLaunchAttribute at[3];
+		cudaLaunchConfig_t cfg = {};
+		auto filled = [&](unsigned int *dp, unsigned int v) {
+			size_t bad = 0;
+
+			if (cudaMemcpy(h.data(), dp, n * sizeof(unsigned int), cudaMemcpyDeviceToHost))
+				return false;
+			for (unsigned int i = 0; i < n; i++)
+				bad += h[i] != v + i;
+			return bad == 0;
+		};
+
+		CUDA_OK(cudaMalloc(&d, n * sizeof(unsigned int)));
+		CUDA_OK(cudaMalloc(&d2, n * sizeof(unsigned int)));
+		cfg.gridDim = dim3(64);
+		cfg.blockDim = dim3(128);
+		/* ggml's form: every kernel may start before the one before it ends (PDL). */
+		at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+		at[0].val.programmaticStreamSerializationAllowed = 1;
+		at[1].id = cudaLaunchAttributePriority;
+		at[1].val.priority = -1;	/* within every GPU's range (0 down to -1 at least) */
+		cfg.attrs = at;
+		cfg.numAttrs = 2;
+		CUDA_OK(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d, 11u, (unsigned long long)n));
+		CUDA_OK(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d2, 12u, (unsigned long long)n));
+		CUDA_OK(cudaDeviceSynchronize());
+		EXPECT(filled(d, 11) && filled(d2, 12),
+		       "cudaLaunchKernelEx with programmatic stream serialisation and priority");
+		sum = fnv(h.data(), n * sizeof(unsigned int), sum);
+
+		/* Clusters of 2 blocks; a cluster that does not divide the grid is refused. */
+		at[0].id = cudaLaunchAttributeClusterDimension;
+		at[0].val.clusterDim.x = 2;
+		at[0].val.clusterDim.y = 1;
+		at[0].val.clusterDim.z = 1;
+		cfg.numAttrs = 1;
+		CUDA_OK(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d, 21u, (unsigned long long)n));
+		CUDA_OK(cudaDeviceSynchronize());
+		EXPECT(filled(d, 21), "cudaLaunchKernelEx in clusters of 2 blocks");
+		cfg.gridDim = dim3(63);
+		EXPECT(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d, 22u, (unsigned long long)n) !=
+			       cudaSuccess,
+		       "a cluster of 2 over a grid of 63 blocks is refused");
+		cudaGetLastError();
+		cfg.gridDim = dim3(64);
+
+		/*
+		 * A launch completion event is recorded by the launch: behind a
+		 * kernel that waits for a flag it is not complete, once the flag is
+		 * set it is.
+		 */
+		unsigned int *flag, *done;
+		cudaStream_t s1, s2;
+		cudaEvent_t ev;
+		CUDA_OK(cudaMalloc(&flag, 2 * sizeof(unsigned int)));
+		done = flag + 1;
+		CUDA_OK(cudaMemset(flag, 0, 2 * sizeof(unsigned int)));
+		CUDA_OK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+		CUDA_OK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+		CUDA_OK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+		vgpu_test_wait_flag<<<1, 1, 0, s1>>>(flag, 7, done);
+		at[0].id = cudaLaunchAttributeLaunchCompletionEvent;
+		at[0].val.launchCompletionEvent.event = ev;
+		at[0].val.launchCompletionEvent.flags = 0;
+		cfg.stream = s1;
+		CUDA_OK(cudaLaunchKernelEx(&cfg, vgpu_test_fill, d, 31u, (unsigned long long)n));
+		EXPECT(cudaEventQuery(ev) == cudaErrorNotReady,
+		       "a launch completion event behind a waiting kernel is not complete");
+		vgpu_test_set_flag<<<1, 1, 0, s2>>>(flag, 7);
+		CUDA_OK(cudaStreamSynchronize(s1));
+		CUDA_OK(cudaEventSynchronize(ev));
+		EXPECT(cudaEventQuery(ev) == cudaSuccess && filled(d, 31),
+		       "and complete once the kernel before it ran");
+		cfg.stream = 0;
+		CUDA_OK(cudaEventDestroy(ev));
+		CUDA_OK(cudaStreamDestroy(s1));
+		CUDA_OK(cudaStreamDestroy(s2));
+		CUDA_OK(cudaFree(flag));
+
+		/* A cooperative launch of a grid that fits the device at once. */
+		unsigned int *dp = d;
+		unsigned int v = 41;
+		unsigned long long nn = 8 * 128;
+		void *args[] = { &dp, &v, &nn };
+		CUDA_OK(cudaLaunchCooperativeKernel((void *)vgpu_test_fill, dim3(8), dim3(128), args, 0,
+						    0));
+		CUDA_OK(cudaDeviceSynchronize());
+		CUDA_OK(cudaMemcpy(h.data(), d, 8 * 128 * sizeof(unsigned int), cudaMemcpyDeviceToHost));
+		size_t bad = 0;
+		for (unsigned int i = 0; i < 8 * 128; i++)
+			bad += h[i] != 41 + i;
+		EXPECT(bad == 0, "cudaLaunchCooperativeKernel: %zu wrong", bad);
+		CUDA_OK(cudaFree(d));
+		CUDA_OK(cudaFree(d2));
+	}
+
+	/* Function attributes and the occupancy calculator answer, and agree with each other. */
+	{
+		cudaFuncAttributes fa;
+		int blocks = -1, min_grid = -1, block = -1;
+		size_t avail = 0;
+
+		CUDA_OK(cudaFuncGetAttributes(&fa, vgpu_test_fill));
+		EXPECT(fa.maxThreadsPerBlock > 0 && fa.numRegs > 0,
+		       "cudaFuncGetAttributes: %d threads per block, %d registers",
+		       fa.maxThreadsPerBlock, fa.numRegs);
+		CUDA_OK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, vgpu_test_fill, 128, 0));
+		EXPECT(blocks > 0 && blocks * 128 <= prop.maxThreadsPerMultiProcessor,
+		       "cudaOccupancyMaxActiveBlocksPerMultiprocessor(128 threads) = %d", blocks);
+		CUDA_OK(cudaOccupancyMaxPotentialBlockSize(&min_grid, &block, vgpu_test_fill, 0, 0));
+		EXPECT(block > 0 && block <= fa.maxThreadsPerBlock && min_grid > 0,
+		       "cudaOccupancyMaxPotentialBlockSize: block %d, grid %d", block, min_grid);
+		CUDA_OK(cudaOccupancyAvailableDynamicSMemPerBlock(&avail, vgpu_test_fill, 1, 128));
+		EXPECT(avail > 0 && avail <= prop.sharedMemPerBlockOptin,
+		       "cudaOccupancyAvailableDynamicSMemPerBlock(1 block of 128) = %zu", avail);
+		CUDA_OK(cudaFuncSetAttribute(vgpu_test_fill, cudaFuncAttributeMaxDynamicSharedMemorySize,
+					     64 * 1024));
+		CUDA_OK(cudaFuncGetAttributes(&fa, vgpu_test_fill));
+		EXPECT(fa.maxDynamicSharedSizeBytes == 64 * 1024,
+		       "a set attribute reads back (max dynamic shared %d)", fa.maxDynamicSharedSizeBytes);
+		CUDA_OK(cudaFuncSetAttribute(vgpu_test_fill, cudaFuncAttributeMaxDynamicSharedMemorySize,
+					     48 * 1024));
 	}
 
 	/* Errors: an impossible launch is refused at once; a bad free is refused. */

@@ -76,6 +76,10 @@ extern uint64_t fc_max_launch_threads;
 /* Read by cuInit from the environment (README.md). */
 extern uint64_t fc_op_delay_us;		/* FAKECUDA_OP_DELAY_US */
 extern bool fc_sync_mode;		/* FAKECUDA_SYNC=1 */
+/* FAKECUDA_TRACE_LAUNCH=1: log every cuLaunchKernelEx attribute as it arrived. */
+extern bool fc_trace_launch;
+/* FAKECUDA_BLOCK_BARRIERS=N: every kernel uses N block barriers (occupancy only). */
+extern int fc_block_barriers;
 extern bool fc_lenient;			/* FAKECUDA_LENIENT=1 */
 
 #define FC_LOCK() pthread_mutex_lock(&fc_lock)
@@ -141,6 +145,7 @@ struct fc_alloc {
 	struct fc_ctx *ctx;	/* NULL for library globals */
 	struct fc_module *owner;	/* module/library global: not cuMemFree-able */
 	uint64_t released_at;	/* in the graveyard: fc_op_seq when released */
+	struct fc_pool *pool;	/* stream-ordered: the pool it came from (fc_pool.c) */
 };
 
 /* Registered host memory, or (owned) a pinned host allocation of cuMemAllocHost. */
@@ -326,6 +331,7 @@ void fc_poll_pause(unsigned *backoff_us);
 
 /* Function attributes that can be set; shared by a CUkernel and its functions. */
 struct fc_fattrs {
+	int cache_config;	/* CUfunc_cache, for occupancy */
 	int max_dyn_shared;
 	int carveout;
 	int cluster[3];
@@ -378,6 +384,8 @@ extern struct fc_func *fc_funcs;
 /* CUDA_ERROR_NOT_INITIALIZED until cuInit(0) succeeded. */
 CUresult fc_check_init(void);
 CUresult fc_check_device(CUdevice dev);
+/* The device's attribute @attrib (0 for one the table lacks). */
+int fc_device_attr(CUdevice_attribute attrib);
 
 /*
  * The calling thread's current context: INVALID_CONTEXT without one,
@@ -402,6 +410,9 @@ void fc_ctx_free_resources(struct fc_ctx *c);
 CUresult fc_stream_resolve(const char *call, CUstream s, struct fc_stream **stream,
 			   struct fc_ctx **ctx, struct fc_queue **queue);
 
+/* cuEventRecord's work, for @call (also the launch attributes that record events). */
+CUresult fc_event_record(const char *call, CUevent h, CUstream s);
+
 /* The live allocation / registration that holds [p, p + n), or NULL. */
 struct fc_alloc *fc_alloc_find(uint64_t p, size_t n);
 struct fc_hostreg *fc_hostreg_find(uint64_t p, size_t n);
@@ -415,6 +426,20 @@ void fc_module_free_ctx(struct fc_ctx *c);	/* modules and functions of a context
 void fc_mem_free_ctx(struct fc_ctx *c);		/* allocations and registrations of a context */
 /* A device range a copy, memset or memory operation may name: allocated or registered. */
 bool fc_range_ok(uint64_t p, size_t n);
+
+/* ---- virtual memory management (fc_vmm.c) ---- */
+#define FC_VMM_GRANULARITY	(2ull << 20)	/* what an H200 reports, minimum and recommended */
+/*
+ * Is [p, p + n) mapped throughout with access (READ, or READWRITE for
+ * @write)?  Call with fc_lock or fc_mem_lock held; the memory may be
+ * touched only while fc_mem_lock is held (an unmap may follow at once).
+ */
+bool fc_vmm_usable(uint64_t p, size_t n, bool write);
+
+/* ---- memory pools (fc_pool.c) ---- */
+struct fc_pool;
+/* An allocation of a pool was released (fc_alloc_release): the pool's figures follow. */
+void fc_pool_alloc_gone(struct fc_alloc *a);
 
 /* ---- images (fc_image.c) ---- */
 struct fc_image_info {

@@ -37,3 +37,7 @@ $(B)/tests/test_fakecuda_kernels: $(FAKECUDA_LIB) $(B)/obj/tests/fakecuda/fc_reg
 # every scenario loads it afresh in a child.
 TEST_CFLAGS_test_fakecuda_async := $(CUDA_INC) -Iuserspace-exec -DFAKECUDA_LIB='"$(FAKECUDA_LIB)"'
 $(B)/tests/test_fakecuda_async: $(FAKECUDA_LIB) userspace-exec/real_driver.h
+
+# tests/unit/test_fakecuda_vmm.c: the double's model of VMM and pools, called directly.
+TEST_CFLAGS_test_fakecuda_vmm := $(CUDA_INC) -Iuserspace-exec -DFAKECUDA_LIB='"$(FAKECUDA_LIB)"'
+$(B)/tests/test_fakecuda_vmm: $(FAKECUDA_LIB) userspace-exec/real_driver.h

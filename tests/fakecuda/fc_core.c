@@ -26,6 +26,9 @@
 #define FC_ABI_CHECK(member, sym, pfn)							\
 	_Static_assert(__builtin_types_compatible_p(__typeof__(&FC_PASTE(cu, member)), pfn), \
 		       sym " does not have the ABI of " #pfn);
+/* The list names deprecated entry points too (cuFuncSetSharedMemConfig): applications still call them. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 VGPU_REAL_DRIVER_FUNCS(FC_ABI_CHECK)
 
 /* ... and is defined here: an entry missing from the library fails the link (--no-undefined). */
@@ -33,12 +36,15 @@ VGPU_REAL_DRIVER_FUNCS(FC_ABI_CHECK)
 __attribute__((used)) static const void *const fc_abi_entries[] = {
 	VGPU_REAL_DRIVER_FUNCS(FC_ABI_ENTRY)
 };
+#pragma GCC diagnostic pop
 
 pthread_mutex_t fc_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t fc_mem_lock = PTHREAD_MUTEX_INITIALIZER;
 bool fc_initialized;
 _Atomic CUresult fc_sticky = CUDA_SUCCESS;
 bool fc_lenient;
+bool fc_trace_launch;
+int fc_block_barriers = 1;
 uint64_t fc_mem_limit = FC_DEFAULT_MEM_LIMIT, fc_mem_used;
 uint64_t fc_max_launch_threads = FC_DEFAULT_MAX_THREADS;
 
@@ -126,11 +132,14 @@ static CUresult do_init(unsigned int flags)
 	if (fc_initialized)
 		return CUDA_SUCCESS;
 	uint64_t limit = FC_DEFAULT_MEM_LIMIT, threads = FC_DEFAULT_MAX_THREADS, delay_us = 0;
-	bool sync, lenient;
+	uint64_t barriers = 1;
+	bool sync, lenient, trace;
 	if (!parse_u64_env("FAKECUDA_MEM_LIMIT", &limit) ||
 	    !parse_u64_env("FAKECUDA_MAX_LAUNCH_THREADS", &threads) ||
 	    !parse_u64_env("FAKECUDA_OP_DELAY_US", &delay_us) ||
-	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient))
+	    !parse_u64_env("FAKECUDA_BLOCK_BARRIERS", &barriers) ||
+	    !parse_bool_env("FAKECUDA_SYNC", &sync) || !parse_bool_env("FAKECUDA_LENIENT", &lenient) ||
+	    !parse_bool_env("FAKECUDA_TRACE_LAUNCH", &trace))
 		return CUDA_ERROR_INVALID_VALUE;
 	if (delay_us > 10000000) {	/* 10 s an operation: a typo, not a test */
 		fc_log("FAKECUDA_OP_DELAY_US=%llu is more than 10 s", (unsigned long long)delay_us);
@@ -141,6 +150,12 @@ static CUresult do_init(unsigned int flags)
 	fc_op_delay_us = delay_us;
 	fc_sync_mode = sync;
 	fc_lenient = lenient;
+	fc_trace_launch = trace;
+	if (barriers < 1 || barriers > 16) {	/* the hardware's named barriers */
+		fc_log("FAKECUDA_BLOCK_BARRIERS=%llu is not 1 to 16", (unsigned long long)barriers);
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	fc_block_barriers = (int)barriers;
 	fc_initialized = true;
 	return CUDA_SUCCESS;
 }
@@ -482,6 +497,14 @@ static const struct fc_attr fc_attrs[] = {
 	A(ONLY_PARTIAL_HOST_NATIVE_ATOMIC_SUPPORTED, 0)
 };
 #undef A
+
+int fc_device_attr(CUdevice_attribute attrib)
+{
+	for (size_t i = 0; i < sizeof(fc_attrs) / sizeof(fc_attrs[0]); i++)
+		if (fc_attrs[i].attr == attrib)
+			return fc_attrs[i].value;
+	return 0;
+}
 
 static CUresult device_get_attribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {

@@ -58,7 +58,7 @@ struct fc_hostreg *fc_hostreg_find(uint64_t p, size_t n)
 
 bool fc_range_ok(uint64_t p, size_t n)
 {
-	return fc_alloc_find(p, n) || fc_hostreg_find(p, n);
+	return fc_alloc_find(p, n) || fc_hostreg_find(p, n) || fc_vmm_usable(p, n, false);
 }
 
 bool fc_mem_usable(uint64_t p, size_t n, uint64_t seq, bool write, uint64_t *base, size_t *size)
@@ -87,6 +87,12 @@ bool fc_mem_usable(uint64_t p, size_t n, uint64_t seq, bool write, uint64_t *bas
 			*size = h->size;
 			return true;
 		}
+	}
+	/* Mapped virtual memory: like registered memory, touched only under fc_mem_lock. */
+	if (fc_vmm_usable(p, n, write)) {
+		*base = p;
+		*size = 0;
+		return true;
 	}
 	return false;
 }
@@ -177,6 +183,8 @@ void fc_alloc_release(struct fc_alloc *a)
 	alloc_graves = a;
 	pthread_mutex_unlock(&fc_mem_lock);
 	fc_mem_used -= a->charged;
+	if (a->pool)
+		fc_pool_alloc_gone(a);
 	fc_mem_reap();
 }
 

@@ -23,6 +23,8 @@
  * cuFuncGetAttribute/cuFuncSetAttribute/cuFuncGetParamInfo; a function got
  * from a kernel shares the kernel's attributes; a failed lookup stores NULL.
  */
+#include <cuda_occupancy.h>
+
 #include "fakecuda.h"
 
 #include <stdio.h>
@@ -843,10 +845,14 @@ static CUresult pack_params(const struct fc_kernel_def *def, void **kernel_param
 	return def->nparams ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
-static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3],
-		       unsigned shared, CUstream hstream, void **kernel_params, void **extra)
+/*
+ * @cluster: the cluster shape a launch attribute asked for, or NULL for the
+ * function's own (cuFuncSetAttribute REQUIRED_CLUSTER_*).
+ */
+static CUresult launch(const char *call, CUfunction f, const uint32_t grid[3],
+		       const uint32_t block[3], unsigned shared, CUstream hstream,
+		       void **kernel_params, void **extra, const int *cluster)
 {
-	static const char call[] = "cuLaunchKernel";
 	struct fc_queue *q;
 	CUresult r = fc_check_init();
 
@@ -875,13 +881,15 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		return CUDA_ERROR_INVALID_VALUE;
 	if (shared > (unsigned)a->max_dyn_shared)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (a->cluster[0] || a->cluster[1] || a->cluster[2]) {
+	if (!cluster)
+		cluster = a->cluster;
+	if (cluster[0] || cluster[1] || cluster[2]) {
 		unsigned limit = a->non_portable ? 16 : 8;
-		if (a->cluster[0] <= 0 || a->cluster[1] <= 0 || a->cluster[2] <= 0 ||
-		    (uint64_t)a->cluster[0] * a->cluster[1] * a->cluster[2] > limit)
+		if (cluster[0] <= 0 || cluster[1] <= 0 || cluster[2] <= 0 ||
+		    (uint64_t)cluster[0] * cluster[1] * cluster[2] > limit)
 			return CUDA_ERROR_INVALID_CLUSTER_SIZE;
 		for (int i = 0; i < 3; i++)
-			if (grid[i] % (uint32_t)a->cluster[i])
+			if (grid[i] % (uint32_t)cluster[i])
 				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
 	}
 	struct fc_op *op = fc_op_new(FC_OP_KERNEL, call);
@@ -921,5 +929,308 @@ FC_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
 {
 	const uint32_t grid[3] = { gridDimX, gridDimY, gridDimZ };
 	const uint32_t block[3] = { blockDimX, blockDimY, blockDimZ };
-	FC_LOCKED(launch(f, grid, block, sharedMemBytes, hStream, kernelParams, extra));
+	FC_LOCKED(launch("cuLaunchKernel", f, grid, block, sharedMemBytes, hStream, kernelParams,
+			 extra, NULL));
+}
+
+/*
+ * cuLaunchKernelEx's attributes, as cuda.h defines them.  Scheduling hints
+ * (priority, programmatic serialisation, memory sync domains, carveout,
+ * access policy) change nothing the double can show: they are checked and
+ * accepted.  A cluster shape is checked as the function's own would be; the
+ * events are recorded after the kernel (the double runs a kernel's blocks in
+ * order, so "all blocks triggered" and "last block launched" are its end).
+ */
+struct launch_ex_attrs {
+	int cluster[3];
+	bool has_cluster;
+	CUevent events[2];
+	unsigned nevents;
+};
+
+/* One line per attribute, so that tests can see what the executor handed the driver. */
+static void trace_attr(const char *call, const CUlaunchAttribute *at)
+{
+	const CUlaunchAttributeValue *v = &at->value;
+
+	switch (at->id) {
+	case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+	case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+		fc_log("%s attribute %d: %ux%ux%u", call, (int)at->id, v->clusterDim.x,
+		       v->clusterDim.y, v->clusterDim.z);
+		break;
+	case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+		fc_log("%s attribute %d: event %s flags %d trigger %d", call, (int)at->id,
+		       v->programmaticEvent.event ? "set" : "NULL", v->programmaticEvent.flags,
+		       v->programmaticEvent.triggerAtBlockStart);
+		break;
+	case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+		fc_log("%s attribute %d: event %s flags %d", call, (int)at->id,
+		       v->launchCompletionEvent.event ? "set" : "NULL", v->launchCompletionEvent.flags);
+		break;
+	default:	/* every other value is (or starts with) one int */
+		fc_log("%s attribute %d: %d", call, (int)at->id, v->priority);
+		break;
+	}
+}
+
+static CUresult parse_launch_attrs(const CUlaunchConfig *cfg, struct launch_ex_attrs *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (cfg->numAttrs && !cfg->attrs)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (unsigned i = 0; i < cfg->numAttrs; i++) {
+		const CUlaunchAttribute *at = &cfg->attrs[i];
+		const CUlaunchAttributeValue *v = &at->value;
+
+		if (fc_trace_launch)
+			trace_attr("cuLaunchKernelEx", at);
+
+		switch (at->id) {
+		case CU_LAUNCH_ATTRIBUTE_IGNORE:
+		case CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW:
+		case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+		case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+		case CU_LAUNCH_ATTRIBUTE_PRIORITY:
+		case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP:
+		case CU_LAUNCH_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+		case CU_LAUNCH_ATTRIBUTE_NVLINK_UTIL_CENTRIC_SCHEDULING:
+		case CU_LAUNCH_ATTRIBUTE_PREFERRED_CLUSTER_DIMENSION:
+			break;
+		case CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY:
+			if (v->syncPolicy < CU_SYNC_POLICY_AUTO || v->syncPolicy > CU_SYNC_POLICY_BLOCKING_SYNC)
+				return CUDA_ERROR_INVALID_VALUE;
+			break;
+		case CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+			if ((unsigned)v->clusterSchedulingPolicyPreference > CU_CLUSTER_SCHEDULING_POLICY_LOAD_BALANCING)
+				return CUDA_ERROR_INVALID_VALUE;
+			break;
+		case CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN:
+			if ((unsigned)v->memSyncDomain > CU_LAUNCH_MEM_SYNC_DOMAIN_REMOTE)
+				return CUDA_ERROR_INVALID_VALUE;
+			break;
+		case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+			x->cluster[0] = (int)v->clusterDim.x;
+			x->cluster[1] = (int)v->clusterDim.y;
+			x->cluster[2] = (int)v->clusterDim.z;
+			if (x->cluster[0] <= 0 || x->cluster[1] <= 0 || x->cluster[2] <= 0)
+				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+			x->has_cluster = true;
+			break;
+		case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT:
+		case CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT:
+			if (v->launchCompletionEvent.flags != CU_EVENT_RECORD_DEFAULT)
+				return CUDA_ERROR_INVALID_VALUE;
+			if (!v->launchCompletionEvent.event)
+				return CUDA_ERROR_INVALID_HANDLE;
+			/* cuda.h: "The event must disable timing" */
+			for (struct fc_event *e = fc_events; e; e = e->next)
+				if ((CUevent)e == v->launchCompletionEvent.event &&
+				    !(e->flags & CU_EVENT_DISABLE_TIMING))
+					return CUDA_ERROR_INVALID_VALUE;
+			if (x->nevents < 2)
+				x->events[x->nevents++] = v->launchCompletionEvent.event;
+			break;
+		default:	/* DEVICE_UPDATABLE_KERNEL_NODE is for graphs only */
+			return CUDA_ERROR_INVALID_VALUE;
+		}
+	}
+	return CUDA_SUCCESS;
+}
+
+static CUresult launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **kernel_params,
+			  void **extra)
+{
+	static const char call[] = "cuLaunchKernelEx";
+	struct launch_ex_attrs x;
+	CUresult r;
+
+	if (!cfg)
+		return CUDA_ERROR_INVALID_VALUE;
+	if ((r = parse_launch_attrs(cfg, &x)))
+		return r;
+	const uint32_t grid[3] = { cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ };
+	const uint32_t block[3] = { cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ };
+	r = launch(call, f, grid, block, cfg->sharedMemBytes, cfg->hStream, kernel_params, extra,
+		   x.has_cluster ? x.cluster : NULL);
+	for (unsigned i = 0; r == CUDA_SUCCESS && i < x.nevents; i++)
+		r = fc_event_record(call, x.events[i], cfg->hStream);
+	return r;
+}
+
+FC_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
+				    void **extra)
+{
+	FC_LOCKED(launch_ex(config, f, kernelParams, extra));
+}
+
+/* ------------------------------------------------------------ cache configuration */
+
+static CUresult func_set_config(const char *call, CUfunction hfunc, unsigned config, unsigned max,
+				bool cache)
+{
+	CUresult r = fc_check_init();
+	struct fc_func *f;
+
+	if (r)
+		return r;
+	if (!(f = find_func(hfunc)))
+		return not_a_function(call, hfunc, CUDA_ERROR_INVALID_HANDLE);
+	if (config > max)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* The cache preference is what the occupancy calculator reads; the bank size nothing. */
+	if (cache)
+		f->attrs->cache_config = (int)config;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
+{
+	FC_LOCKED(func_set_config("cuFuncSetCacheConfig", hfunc, config, CU_FUNC_CACHE_PREFER_EQUAL,
+				  true));
+}
+
+FC_EXPORT CUresult cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig config)
+{
+	FC_LOCKED(func_set_config("cuFuncSetSharedMemConfig", hfunc, config,
+				  CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE, false));
+}
+
+static CUresult kernel_set_cache_config(CUkernel kernel, CUfunc_cache config, CUdevice dev)
+{
+	struct fc_kernel *k;
+	CUresult r = fc_check_init();
+
+	if (r || (r = kernel_handle("cuKernelSetCacheConfig", kernel, CUDA_ERROR_INVALID_HANDLE, &k)) ||
+	    (r = fc_check_device(dev)))
+		return r;
+	if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
+		return CUDA_ERROR_INVALID_VALUE;
+	k->attrs.cache_config = (int)config;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev)
+{
+	FC_LOCKED(kernel_set_cache_config(kernel, config, dev));
+}
+
+/* ------------------------------------------------------------ occupancy */
+
+/*
+ * The toolkit's own calculator over the double's device and function
+ * attributes: one block barrier (FAKECUDA_BLOCK_BARRIERS: as many as a
+ * kernel with named barriers has, which no attribute reports), no virtual
+ * resources.
+ */
+static CUresult max_active_blocks(int *out, CUfunction func, int block, size_t dyn)
+{
+	static const char call[] = "cuOccupancyMaxActiveBlocksPerMultiprocessor";
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!out)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *fn = find_func(func);
+	struct fc_kernel *k = fn ? NULL : find_kernel(func);
+	if (!fn && !k)
+		return func ? fc_forged(call, "function or kernel", CUDA_ERROR_INVALID_HANDLE)
+			    : CUDA_ERROR_INVALID_HANDLE;
+	const struct fc_kernel_def *def = fn ? fn->def : k->def;
+	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
+	cudaOccDeviceProp p = {
+		.computeMajor = fc_device_attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+		.computeMinor = fc_device_attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+		.maxThreadsPerBlock = fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK),
+		.maxThreadsPerMultiprocessor =
+			fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR),
+		.regsPerBlock = fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK),
+		.regsPerMultiprocessor =
+			fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR),
+		.warpSize = fc_device_attr(CU_DEVICE_ATTRIBUTE_WARP_SIZE),
+		.sharedMemPerBlock = (size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK),
+		.sharedMemPerMultiprocessor =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR),
+		.numSms = fc_device_attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+		.sharedMemPerBlockOptin =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+		.reservedSharedMemPerBlock =
+			(size_t)fc_device_attr(CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK),
+	};
+	cudaOccFuncAttributes fa = {
+		.maxThreadsPerBlock = max_threads(def),
+		.numRegs = def->num_regs,
+		.sharedSizeBytes = (size_t)def->shared_bytes,
+		.partitionedGCConfig = PARTITIONED_GC_OFF,
+		.shmemLimitConfig = FUNC_SHMEM_LIMIT_OPTIN,
+		.maxDynamicSharedSizeBytes = (size_t)a->max_dyn_shared,
+		.numBlockBarriers = fc_block_barriers,
+	};
+	cudaOccDeviceState st = { .cacheConfig = (cudaOccCacheConfig)a->cache_config,
+				  .carveoutConfig = a->carveout };
+	cudaOccResult res;
+	cudaOccError e = cudaOccMaxActiveBlocksPerMultiprocessor(&res, &p, &fa, &st, block, dyn);
+	if (e != CUDA_OCC_SUCCESS)
+		return CUDA_ERROR_INVALID_VALUE;
+	*out = res.activeBlocksPerMultiprocessor;
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func,
+							       int blockSize, size_t dynamicSMemSize)
+{
+	FC_LOCKED(max_active_blocks(numBlocks, func, blockSize, dynamicSMemSize));
+}
+
+/* ------------------------------------------------------------ cluster occupancy */
+
+/*
+ * The double's model, not a GPU's: clusters of up to 8 blocks (16 with
+ * NON_PORTABLE_CLUSTER_SIZE_ALLOWED), one block per SM at a time, so
+ * FC_SM_COUNT / cluster size clusters at once.  A query for active clusters
+ * needs a cluster shape, from the configuration or the function.
+ */
+static CUresult occupancy_cluster(bool active, int *out, CUfunction func, const CUlaunchConfig *cfg)
+{
+	static const char call[] = "cuOccupancyMaxActiveClusters";
+	struct launch_ex_attrs x;
+	CUresult r = fc_check_init();
+
+	if (r)
+		return r;
+	if (!out || !cfg)
+		return CUDA_ERROR_INVALID_VALUE;
+	struct fc_func *fn = find_func(func);
+	struct fc_kernel *k = fn ? NULL : find_kernel(func);
+	if (!fn && !k)
+		return func ? fc_forged(call, "function or kernel", CUDA_ERROR_INVALID_HANDLE)
+			    : CUDA_ERROR_INVALID_HANDLE;
+	if ((r = parse_launch_attrs(cfg, &x)))
+		return r;
+	if (x.nevents)
+		return CUDA_ERROR_INVALID_VALUE;
+	const struct fc_fattrs *a = fn ? fn->attrs : &k->attrs;
+	int limit = a->non_portable ? 16 : 8;
+	if (!active) {
+		*out = limit;
+		return CUDA_SUCCESS;
+	}
+	const int *c = x.has_cluster ? x.cluster : a->cluster;
+	if (c[0] <= 0 || c[1] <= 0 || c[2] <= 0 || (int64_t)c[0] * c[1] * c[2] > limit)
+		return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	*out = FC_SM_COUNT / (c[0] * c[1] * c[2]);
+	return CUDA_SUCCESS;
+}
+
+FC_EXPORT CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func,
+						      const CUlaunchConfig *config)
+{
+	FC_LOCKED(occupancy_cluster(false, clusterSize, func, config));
+}
+
+FC_EXPORT CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
+						const CUlaunchConfig *config)
+{
+	FC_LOCKED(occupancy_cluster(true, numClusters, func, config));
 }

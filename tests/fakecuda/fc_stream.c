@@ -335,9 +335,8 @@ FC_EXPORT CUresult cuEventDestroy_v2(CUevent hEvent)
 	FC_LOCKED(event_destroy(hEvent));
 }
 
-static CUresult event_record(CUevent h, CUstream s)
+CUresult fc_event_record(const char *call, CUevent h, CUstream s)
 {
-	static const char call[] = "cuEventRecord";
 	struct fc_queue *q;
 	struct fc_event *e;
 	CUresult r = fc_check_init();
@@ -360,7 +359,7 @@ static CUresult event_record(CUevent h, CUstream s)
 
 FC_EXPORT CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
 {
-	FC_LOCKED(event_record(hEvent, hStream));
+	FC_LOCKED(fc_event_record("cuEventRecord", hEvent, hStream));
 }
 
 static CUresult event_synchronize(CUevent h)

@@ -20,6 +20,8 @@ for rt in static shared; do
 	"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart $rt -Itests/cuda \
 		-o "$tmp/guest_$rt" tests/cuda/e2e_runtime.cu || { echo "nvcc failed"; exit 1; }
 done
+"$NVCC" -O2 -gencode arch=compute_90,code=sm_90 -cudart static -Itests/cuda \
+	-o "$tmp/occupancy" tests/cuda/occupancy.cu || { echo "nvcc failed"; exit 1; }
 
 # A private socket, so that the executor started here (with the double) is
 # the one the program talks to.
@@ -42,6 +44,30 @@ run() {	# expected-output-line, args...
 for rt in static shared; do
 	run "^PASSED" "$tmp/guest_$rt"
 	run "^PASSED" "$tmp/guest_$rt" fault
+done
+# What the executor hands the driver's cuLaunchKernelEx is what the program asked for:
+# programmatic serialisation on, priority -1, clusters of 2x1x1, a launch completion
+# event with default flags, and the cooperative launch's attribute.
+out=$(FAKECUDA_TRACE_LAUNCH=1 timeout 120 "$B/bin/vgpu" run -- "$tmp/guest_static" 2>&1)
+for want in "attribute 6: 1" "attribute 8: -1" "attribute 4: 2x1x1" \
+	"attribute 12: event set flags 0" "attribute 2: 1"; do
+	if ! grep -q "cuLaunchKernelEx $want\$" <<<"$out"; then
+		echo "FAILED: the driver never saw cuLaunchKernelEx $want"
+		status=1
+	fi
+done
+# Every occupancy answer the shim computes must be cuda_occupancy.h's for the
+# attributes the (double's) driver reports.
+# With kernels that use 8 block barriers (which no attribute reports), the
+# shim's answers must follow the driver's limit.
+for nb in 1 8; do
+	out=$(FAKECUDA_BLOCK_BARRIERS=$nb timeout 120 "$B/bin/vgpu" run -- "$tmp/occupancy" --same \
+		--barriers $nb 2>&1); rc=$?
+	echo "$out" | grep -v 'driver=[0-9,:]*$' | sed "s/^/   occupancy ($nb barriers): /"
+	if [ $rc -ne 0 ] || ! grep -q "^PASSED" <<<"$out"; then
+		echo "FAILED: occupancy --same --barriers $nb (exit $rc)"
+		status=1
+	fi
 done
 # Once more with every operation of the (asynchronous) double taking 200 us,
 # so that an executor answering before a copy landed, or letting go of a

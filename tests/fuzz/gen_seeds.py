@@ -186,6 +186,44 @@ def dictionary():
     return tokens
 
 
+PROP = struct.pack("<IIIiBBHI", 1, 0, 1, 0, 0, 0, 0, 0)  # pinned, on device 0
+MiB2 = 2 << 20
+
+
+def vmm_seeds():
+    """Virtual memory management and pools (ops 160-179): a ggml-style pool's life."""
+    return {
+        "vmm_granularity": rec(160, PROP + struct.pack("<II", 1, 0)),
+        "vmm_pool_life": rec(161, struct.pack("<QQQQ", 1 << 35, 0, 0, 0))
+        + rec(163, struct.pack("<QQQ", 500, MiB2, 0) + PROP)
+        + rec(165, struct.pack("<QQQQQ", 0x7f0000000000, MiB2, 0, 500, 0))
+        + rec(164, struct.pack("<Q", 500))
+        + rec(167, struct.pack("<QQII", 0x7f0000000000, MiB2, 1, 0) + struct.pack("<IiII", 1, 0, 3, 0))
+        + rec(168, struct.pack("<QIi", 0x7f0000000000, 1, 0))
+        + rec(169, struct.pack("<Q", 0x7f0000000000))
+        + rec(170, struct.pack("<Q", 500))
+        + rec(166, struct.pack("<QQ", 0x7f0000000000, 2 * MiB2))
+        + rec(162, struct.pack("<QQ", 0x7f0000000000, 1 << 35)),
+        "vmm_release_twice": rec(163, struct.pack("<QQQ", 501, MiB2, 0) + PROP)
+        + rec(164, struct.pack("<Q", 501)) + rec(164, struct.pack("<Q", 501)),
+        "pool_life": rec(178, struct.pack("<QiI", 600, 0, 0))
+        + rec(173, struct.pack("<QQIIIiHHI", 601, 0, 1, 0, 1, 0, 0, 0, 0))
+        + rec(176, struct.pack("<QQII", 601, (1 << 64) - 1, 4, 0))
+        + rec(171, struct.pack("<QQQ", 4096, 0, 601))
+        + rec(172, struct.pack("<QQ", 0, 0), flags=0)
+        + rec(177, struct.pack("<QQII", 601, 0, 5, 0))
+        + rec(175, struct.pack("<QQ", 601, 0))
+        + rec(179, struct.pack("<QiI", 601, 0, 0))
+        + rec(171, struct.pack("<QQQ", 1 << 20, 0, 0))
+        + rec(174, struct.pack("<QQ", 601, 0)),
+    }
+
+
+def launch_attr(attr_id, value):
+    """struct vgpu_launch_attr: id, reserved, 64 value bytes."""
+    return struct.pack("<II", attr_id, 0) + value.ljust(64, b"\x00")
+
+
 def main(out, dict_path=None):
     os.makedirs(out, exist_ok=True)
     seeds = {
@@ -209,7 +247,23 @@ def main(out, dict_path=None):
         "sync": rec(27, b"", flags=REPLY | 2),
         "limits": rec(28, struct.pack("<IIQ", 0, 0, 0)) + rec(30, b""),
         "goodbye": rec(2, b"", flags=0, ctx=0),
+        # Extended launches (110): PDL + cluster attributes, then a launch
+        # completion event naming event 200, then 8 parameter bytes.
+        "launch_ex": rec(100, struct.pack("<QII", 200, 1, 0))
+        + rec(110, struct.pack("<QQ3I3IIIII", 301, 0, 2, 1, 1, 32, 1, 1, 0, 8, 3, 0)
+              + launch_attr(6, struct.pack("<i", 1))
+              + launch_attr(4, struct.pack("<III", 2, 1, 1))
+              + launch_attr(12, struct.pack("<Qii", 200, 0, 0))
+              + b"\x00" * 8, flags=0),
+        "launch_ex_coop": rec(110, struct.pack("<QQ3I3IIIII", 301, 0, 1, 1, 1, 32, 1, 1, 0, 0,
+                                               1, 0) + launch_attr(2, struct.pack("<i", 1))),
+        "func_attrs": rec(111, struct.pack("<QiI", 301, 0, 0) + bulk(0, 136))
+        + rec(112, struct.pack("<QIi", 301, 1, 0)) + rec(113, struct.pack("<QIi", 301, 1, 0)),
+        "occupancy_cluster": rec(114, struct.pack("<QQ3I3IIIII", 301, 0, 4, 1, 1, 64, 1, 1, 0, 1,
+                                                  1, 0)
+                                 + launch_attr(4, struct.pack("<III", 2, 1, 1))),
     }
+    seeds.update(vmm_seeds())
     seeds.update(session_seeds())
     covered = set()
     for name, body in seeds.items():

@@ -3,7 +3,8 @@
 # (tests/fakecuda, not a driver) the same questions - the answers where the
 # double follows cuda.h or a guess, not yet an observation (legacy-stream
 # queries, pinned/registered host memory, stream memory operations, host
-# functions after a fault, cuCtxDestroy with a held stream) - and show where
+# functions after a fault, cuCtxDestroy with a held stream, virtual memory
+# management and memory pools) - and show where
 # they differ.  On a GPU host, after `make fakecuda`:
 #
 #   tests/gpu/probe-fakecuda.sh [BUILD]

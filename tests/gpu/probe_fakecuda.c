@@ -205,6 +205,82 @@ static void questions(void)
 }
 
 /* Returns if cuCtxDestroy does not wait for a stream held for ever. */
+/*
+ * Virtual memory management and pools, where the double (fc_vmm.c,
+ * fc_pool.c) and the executor's checks follow cuda.h or a guess.
+ */
+static void vmm_questions(void)
+{
+	CUmemAllocationProp prop = { .type = CU_MEM_ALLOCATION_TYPE_PINNED,
+				     .location = { CU_MEM_LOCATION_TYPE_DEVICE, 0 } };
+	CUmemAccessDesc rw = { { CU_MEM_LOCATION_TYPE_DEVICE, 0 }, CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
+	CUmemGenericAllocationHandle h1, h2, h3, again = 0;
+	size_t gmin = 0, grec = 0, rs = 0;
+	CUdeviceptr r, p, rb = 0;
+	CUcontext ctx;
+	char line[96];
+
+	MUST(D.DevicePrimaryCtxRetain(&ctx, 0));	/* the questions before left none current */
+	MUST(D.CtxSetCurrent(ctx));
+	MUST(D.MemGetAllocationGranularity(&gmin, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+	MUST(D.MemGetAllocationGranularity(&grec, &prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED));
+	printf("%-58s = %zu %zu\n", "VMM granularity: minimum, recommended", gmin, grec);
+	size_t g = gmin;
+	ASK("cuMemAddressReserve(alignment 3 granules)", D.MemAddressReserve(&p, 4 * g, 3 * g, 0, 0));
+	ASK("cuMemAddressReserve(hint off the granularity)", D.MemAddressReserve(&p, 4 * g, 0, 4096, 0));
+	if (D.MemAddressReserve(&p, 4 * g, 0, 4096, 0) == CUDA_SUCCESS)
+		D.MemAddressFree(p, 4 * g);
+	MUST(D.MemAddressReserve(&r, 16 * g, 0, 0, 0));
+	CUmemAllocationProp fab = prop;
+	fab.requestedHandleTypes = CU_MEM_HANDLE_TYPE_FABRIC;
+	ASK("cuMemCreate(fabric handle type)", D.MemCreate(&h3, g, &fab, 0));
+	MUST(D.MemCreate(&h1, 2 * g, &prop, 0));
+	MUST(D.MemCreate(&h2, g, &prop, 0));
+	MUST(D.MemMap(r, g, 0, h1, 0));
+	ASK("cuMemMap over an existing mapping", D.MemMap(r, g, 0, h2, 0));
+	MUST(D.MemMap(r + 2 * g, g, 0, h2, 0));	/* a hole at r + g */
+	ASK("cuMemSetAccess over a hole", D.MemSetAccess(r, 3 * g, &rw, 1));
+	ASK("cuMemSetAccess over part of a mapping", D.MemSetAccess(r, g / 2, &rw, 1));
+	ASK("cuMemcpyHtoD into mapped memory without access",
+	    D.MemcpyHtoDAsync(r + 2 * g, &gmin, sizeof(gmin), NULL));
+	ASK("  ... then cuCtxSynchronize", D.CtxSynchronize());
+	MUST(D.MemSetAccess(r, g, &rw, 1));
+	/* Not an entry point the executor loads (the shim answers it): looked up here. */
+	PFN_cuMemGetAddressRange_v3020 range =
+		(PFN_cuMemGetAddressRange_v3020)dlsym(D.handle, "cuMemGetAddressRange_v2");
+	ASK("cuMemGetAddressRange(mapped VMM address)",
+	    range ? range(&rb, &rs, r + 100) : CUDA_ERROR_NOT_FOUND);
+	snprintf(line, sizeof(line), "%s", rb == r && rs == g ? "the mapping"
+					   : rb == r && rs == 16 * g ? "the reservation" : "other");
+	printf("%-58s = %s\n", "  ... the range it gives", line);
+	MUST(D.MemRetainAllocationHandle(&again, (void *)(uintptr_t)(r + 100)));
+	printf("%-58s = %s\n", "cuMemRetainAllocationHandle: the handle cuMemCreate gave",
+	       again == h1 ? "same" : "different");
+	MUST(D.MemRelease(again));
+	ASK("cuMemUnmap of part of a mapping", D.MemUnmap(r, g / 2));
+	ASK("cuMemAddressFree with mappings inside", D.MemAddressFree(r, 16 * g));
+	ASK("cuMemUnmap over two mappings and a hole", D.MemUnmap(r, 3 * g));
+	D.MemUnmap(r, g);
+	D.MemUnmap(r + 2 * g, g);
+	MUST(D.MemRelease(h1));
+	MUST(D.MemRelease(h2));
+	ASK("cuMemAddressFree (nothing mapped)", D.MemAddressFree(r, 16 * g));
+
+	/* Pools: what the default pool keeps after a free, and a free of cuMemAlloc memory. */
+	CUmemoryPool pool;
+	cuuint64_t reserved = 0;
+	MUST(D.DeviceGetDefaultMemPool(&pool, 0));
+	MUST(D.MemAllocAsync(&p, 4 << 20, NULL));
+	MUST(D.MemFreeAsync(p, NULL));
+	MUST(D.StreamSynchronize(NULL));
+	MUST(D.MemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved));
+	printf("%-58s = %s\n", "default pool reserved after free + synchronize",
+	       reserved ? "kept" : "released");
+	MUST(D.MemAlloc(&p, 4096));
+	ASK("cuMemFreeAsync(cuMemAlloc memory)", D.MemFreeAsync(p, NULL));
+	D.StreamSynchronize(NULL);
+}
+
 static void destroy_held(void)
 {
 	CUcontext c;
@@ -278,7 +354,9 @@ int main(int argc, char **argv)
 		after_fault(ptx);
 	else if (argc > 3 && !strcmp(argv[3], "destroy"))
 		destroy_held();
-	else
+	else {
 		questions();
+		vmm_questions();
+	}
 	return 0;
 }

@@ -2,8 +2,10 @@
 # /init of the system-test VM (busybox).  Loads vfio, vfio_iommu_type1, mdev
 # and vgpu_stub; creates instances through sysfs and through mdevctl with the
 # definition from libvirt-xml/; starts the executor's mdev frontend; drives
-# one instance as QEMU does (test/vfio_client); removes one while it is open
-# and served; unloads; loads again with the physical-GPU parent option.
+# one instance as QEMU does (test/vfio_client), checks that tenants of one
+# instance and guests of different instances cannot reach each other; removes
+# one while it is open and served; unloads; loads again with the physical-GPU
+# parent option.
 # Prints "VGPU-TEST: RESULT PASS|FAIL" and powers off.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/test
 mount -t proc proc /proc
@@ -105,6 +107,12 @@ crc=$?
 sed 's/^/VGPU-TEST: /' /tmp/cd.log
 [ $crc = 0 ] && ok "chardev checks" || bad "chardev checks (exit $crc)"
 
+phase "tenants: a new session sees nothing of the last"
+timed 120 vfio_client tenants $D1 >/tmp/tn.log 2>&1
+trc=$?
+sed 's/^/VGPU-TEST: /' /tmp/tn.log
+[ $trc = 0 ] && ok "tenant isolation across sessions" || bad "tenant isolation across sessions (exit $trc)"
+
 phase "mdevctl"
 check "mdevctl define from libvirt-xml/" mdevctl define -u $U2 -p vgpu_stub --jsonfile /test/mdevctl-vgpu-4g.json
 mdevctl list --defined 2>&1 | sed 's/^/VGPU-TEST: # /'
@@ -146,6 +154,13 @@ timed 120 vfio_client stress $D1 3 >/tmp/stress.log 2>&1
 src=$?
 sed 's/^/VGPU-TEST: /' /tmp/stress.log
 [ $src = 0 ] && ok "stress" || bad "stress (exit $src)"
+
+phase "isolation: one guest's reset flood leaves another's service alone"
+timed 300 vfio_client flood $D1 $D2 10000 >/tmp/flood.log 2>&1
+frc=$?
+sed 's/^/VGPU-TEST: /' /tmp/flood.log
+[ $frc = 0 ] && ok "reset flood of one instance" || bad "reset flood of one instance (exit $frc)"
+grep -q "events lost" /tmp/fe.log && bad "the executor lost events" || ok "the executor lost no events"
 
 if [ -x /usr/bin/qemu-system-x86_64 ]; then
 	phase "nested: QEMU 7.2 gives $U1 to a guest"

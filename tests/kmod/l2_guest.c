@@ -180,7 +180,7 @@ int main(void)
 	h->flags = VGPU_CMD_F_REPLY;
 	h->tag = 0x4c32;
 	h->ctx = 0;
-	h->reserved = 0;
+	h->thread = 1;	/* protocol 1.1: records name their guest thread */
 	memcpy(h + 1, &a, sizeof(a));
 	if (vgpu_sq_commit(&p, h, pos))
 		bar0[VGPU_REG_DOORBELL / 4] = 0;

@@ -19,6 +19,11 @@
  *                                  interrupt reconfiguration from several
  *                                  threads while HELLOs flow; then it must work
  *   vfio_client chardev UUID       hostile use of /dev/vgpu-stub (no executor)
+ *   vfio_client tenants SYSFSDEV   (no executor running: it plays the executor)
+ *                                  a second session sees nothing of the first:
+ *                                  STATUS 0 at open, BAR1 zero, fresh pages
+ *   vfio_client flood SYSFSDEV_A SYSFSDEV_B N  while A is served, B resets N
+ *                                  times: A keeps its service untouched
  *   vfio_client chardev-busy       a second executor is refused
  */
 #include <dirent.h>
@@ -211,6 +216,31 @@ static int set_irq(struct dev *d, uint32_t index, uint32_t action, int fd)
 		s->count = 1;
 	}
 	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s);
+}
+
+/* SET_IRQS with one eventfd (-1: remove it) for an action other than TRIGGER too. */
+static int set_irq_efd(struct dev *d, uint32_t index, uint32_t action, int32_t fd)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *s = (void *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	s->argsz = sizeof(buf);
+	s->index = index;
+	s->flags = VFIO_IRQ_SET_DATA_EVENTFD | action;
+	s->count = 1;
+	memcpy(s->data, &fd, sizeof(fd));
+	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s);
+}
+
+/* SET_IRQS with DATA_NONE and any flags and count: for malformed headers. */
+static int set_irq_raw(struct dev *d, uint32_t index, uint32_t flags, uint32_t count)
+{
+	struct vfio_irq_set s = {
+		.argsz = sizeof(s), .index = index, .flags = flags, .count = count,
+	};
+
+	return ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &s);
 }
 
 static bool wait_ready(struct dev *d, int ms)
@@ -647,9 +677,25 @@ static void hostile(struct dev *d)
 	CHECK_ERR(ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s), EINVAL, "SET_IRQS two data types");
 	s->index = VFIO_PCI_INTX_IRQ_INDEX;
 	s->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK;
-	CHECK_ERR(ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s), EINVAL, "SET_IRQS unmask eventfd");
+	CHECK_ERR(ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s), EINVAL, "SET_IRQS unmask with a non-eventfd");
+	*(int32_t *)s->data = -7;
+	CHECK_ERR(ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s), EINVAL, "SET_IRQS unmask eventfd -7");
 	s->argsz = 4;
 	CHECK_ERR(ioctl(d->fd, VFIO_DEVICE_SET_IRQS, s), EINVAL, "SET_IRQS argsz 4");
+	/* Action bits as vfio-pci checks them: exactly one, and one the index has. */
+	CHECK_ERR(set_irq_raw(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE, 1), EINVAL,
+		  "SET_IRQS INTx with no action");
+	CHECK_ERR(set_irq_raw(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE |
+			      VFIO_IRQ_SET_ACTION_MASK | VFIO_IRQ_SET_ACTION_UNMASK, 1), EINVAL,
+		  "SET_IRQS INTx mask and unmask at once");
+	CHECK_ERR(set_irq_raw(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE |
+			      VFIO_IRQ_SET_ACTION_MASK, 0), EINVAL, "SET_IRQS INTx mask of no vector");
+	CHECK_ERR(set_irq_efd(d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_MASK, d->intx_efd),
+		  ENOTTY, "SET_IRQS INTx mask by eventfd (vfio-pci has none)");
+	CHECK_ERR(set_irq_raw(d, VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE |
+			      VFIO_IRQ_SET_ACTION_MASK, 1), ENOTTY, "SET_IRQS MSI mask");
+	CHECK_ERR(set_irq_raw(d, VFIO_PCI_REQ_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE |
+			      VFIO_IRQ_SET_ACTION_UNMASK, 1), ENOTTY, "SET_IRQS REQ unmask");
 
 	/* BAR sizing tricks */
 	cfg_write32(d, PCI_BASE_ADDRESS_0, 0xffffffff);
@@ -714,7 +760,9 @@ static int mode_qemu(const char *sysfsdev)
 		      full[0] == 0xde && full[1] == 0x10, "config: one 256-byte pread, as QEMU does");
 	}
 	CHECK(bar0_read(&d, VGPU_REG_MAGIC) == VGPU_MAGIC, "BAR0 MAGIC");
-	CHECK(bar0_read(&d, VGPU_REG_VERSION) == 0x10000, "BAR0 VERSION 1.0");
+	CHECK(bar0_read(&d, VGPU_REG_VERSION) ==
+	      VGPU_VERSION_VALUE(VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR),
+	      "BAR0 VERSION %u.%u", VGPU_PROTOCOL_MAJOR, VGPU_PROTOCOL_MINOR);
 	CHECK(bar0_read(&d, VGPU_REG_BAR1_SIZE_LO) == d.bar1_size, "BAR0 BAR1_SIZE");
 	printf("# vm_id %u fb %u MiB\n", bar0_read(&d, VGPU_REG_VM_ID),
 	       (bar0_read(&d, VGPU_REG_FB_SIZE_HI) << 12) | (bar0_read(&d, VGPU_REG_FB_SIZE_LO) >> 20));
@@ -779,6 +827,39 @@ static int mode_qemu(const char *sysfsdev)
 	CHECK(fired(d.intx_efd, 1000), "clearing INTX_DISABLE delivers it");
 	bar0_write(&d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
 	set_irq(&d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 0);
+
+	/*
+	 * QEMU under KVM unmasks INTx by eventfd (KVM's resampler signals it at
+	 * the guest's EOI); only if the device takes one does INTx stay in the
+	 * kernel and the BAR mmaps stay on.
+	 */
+	{
+		int un = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		uint64_t one = 1;
+
+		CHECK(set_irq_efd(&d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, un) == 0,
+		      "INTx unmask by eventfd accepted (QEMU's KVM fast path)");
+		CHECK(hello_mmap(&d, 0, 0x3101, d.intx_efd, &irq, &rang) && irq,
+		      "completion raised INTx");
+		CHECK(hello_mmap(&d, 0, 0x3102, d.intx_efd, &irq, &rang) && !irq,
+		      "automasked until the unmask eventfd");
+		CHECK(write(un, &one, sizeof(one)) == sizeof(one) && fired(d.intx_efd, 2000),
+		      "a write to the unmask eventfd re-delivers while asserted");
+		bar0_write(&d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+		CHECK(write(un, &one, sizeof(one)) == sizeof(one) && !fired(d.intx_efd, 300),
+		      "unmask eventfd when quiet: nothing");
+		CHECK(hello_mmap(&d, 0, 0x3103, d.intx_efd, &irq, &rang) && irq,
+		      "and the next completion is delivered");
+		CHECK(set_irq_efd(&d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, un) == 0,
+		      "the unmask eventfd can be replaced");
+		CHECK(set_irq_efd(&d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, -1) == 0,
+		      "and removed");
+		CHECK(write(un, &one, sizeof(one)) == sizeof(one) && !fired(d.intx_efd, 300),
+		      "a removed unmask eventfd does nothing");
+		bar0_write(&d, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+		set_irq(&d, VFIO_PCI_INTX_IRQ_INDEX, VFIO_IRQ_SET_ACTION_UNMASK, 0);
+		close(un);
+	}
 
 	hostile(&d);
 
@@ -1066,6 +1147,177 @@ static int mode_chardev(const char *uuid)
 	return failures ? 1 : 0;
 }
 
+/* ---- isolation between tenants and between instances ---- */
+
+static void qemu_close(struct dev *d)
+{
+	munmap(d->bar1, d->bar1_size);
+	close(d->fd);
+	close(d->group);
+	close(d->container);
+	close(d->intx_efd);
+	close(d->msi_efd);
+	close(d->req_efd);
+}
+
+static int read_instance_id(const char *sysfsdev)
+{
+	char path[PATH_MAX], id[16] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/vgpu_instance", sysfsdev);
+	f = fopen(path, "r");
+	if (!f || !fgets(id, sizeof(id), f))
+		die(path);
+	fclose(f);
+	return atoi(id);
+}
+
+/* Is all of BAR1 zero, through pread and through the mapping? */
+static bool bar1_all_zero(struct dev *d)
+{
+	static uint8_t buf[1 << 20], zero[1 << 20];
+	uint64_t off;
+
+	for (off = 0; off < d->bar1_size; off += sizeof(buf)) {
+		if (bar1_pread(d, buf, sizeof(buf), off) < 0 || memcmp(buf, zero, sizeof(buf)) ||
+		    memcmp(d->bar1 + off, zero, sizeof(buf))) {
+			printf("# BAR1 not zero in [%#" PRIx64 ", +1 MiB)\n", off);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * One tenant's session ends, the next one's begins: nothing of the first may
+ * show.  Run with no executor: this program attaches as the executor would
+ * and leaves READY set across the sessions, as a slow executor would.
+ */
+static int mode_tenants(const char *sysfsdev)
+{
+	static const char secret[] = "tenant one's secret";
+	struct vgpu_kmod_open_instance oi = { .instance = (uint32_t)read_instance_id(sysfsdev) };
+	struct vgpu_kmod_status ready = {
+		.value = VGPU_STATUS_EXECUTOR_READY, .mask = VGPU_STATUS_EXECUTOR_READY,
+	};
+	uint8_t *exe_old, *exe_new;
+	uint64_t mid;
+	struct dev d;
+	int ctl, ifd;
+
+	ctl = open("/dev/vgpu-stub", O_RDWR | O_NONBLOCK);
+	if (ctl < 0)
+		die("/dev/vgpu-stub");
+	ifd = ioctl(ctl, VGPU_KMOD_OPEN_INSTANCE, &oi);
+	if (ifd < 0)
+		die("OPEN_INSTANCE");
+	CHECK(ioctl(ifd, VGPU_KMOD_SET_STATUS, &ready) == 0, "the executor says READY before any session");
+
+	/* Tenant one: READY must not be taken for its own session's. */
+	qemu_open(&d, sysfsdev, true);
+	CHECK(bar0_read(&d, VGPU_REG_STATUS) == 0, "a new session starts with STATUS 0");
+	CHECK(bar1_all_zero(&d), "the first session's BAR1 is zero");
+	exe_old = mmap(NULL, d.bar1_size, PROT_READ | PROT_WRITE, MAP_SHARED, ifd, 0);
+	if (exe_old == MAP_FAILED)
+		die("executor mmap");
+	CHECK(ioctl(ifd, VGPU_KMOD_SET_STATUS, &ready) == 0, "the executor serves it");
+	mid = d.bar1_size / 2;
+	memcpy(d.bar1, secret, sizeof(secret));
+	memcpy(d.bar1 + d.bar1_size - sizeof(secret), secret, sizeof(secret));
+	CHECK(bar1_pwrite(&d, secret, sizeof(secret), mid) == 0 &&
+	      !memcmp(exe_old + mid, secret, sizeof(secret)) && !memcmp(exe_old, secret, sizeof(secret)),
+	      "tenant one's writes reach the executor's mapping");
+	qemu_close(&d);
+
+	/* Tenant two: nothing of tenant one, and READY only once re-served. */
+	qemu_open(&d, sysfsdev, true);
+	CHECK(bar0_read(&d, VGPU_REG_STATUS) == 0,
+	      "the next session starts with STATUS 0, not the last one's READY");
+	CHECK(bar1_all_zero(&d), "the next session's BAR1 is zero: nothing of tenant one");
+	memcpy(d.bar1 + mid, "tenant two", 10);
+	CHECK(!memcmp(exe_old + mid, secret, sizeof(secret)),
+	      "a mapping from the last session keeps the last session's pages");
+	exe_new = mmap(NULL, d.bar1_size, PROT_READ | PROT_WRITE, MAP_SHARED, ifd, 0);
+	CHECK(exe_new != MAP_FAILED && !memcmp(exe_new + mid, "tenant two", 10),
+	      "the executor's new mapping is this session's BAR1");
+	if (exe_new != MAP_FAILED)
+		munmap(exe_new, d.bar1_size);
+	munmap(exe_old, d.bar1_size);
+	qemu_close(&d);
+	close(ifd);
+	close(ctl);
+	printf("# %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
+
+static uint64_t bar1_generation(struct dev *d)
+{
+	return vgpu_load_acquire(&((struct vgpu_bar1_header *)d->bar1)->generation);
+}
+
+/* Served, and the service stays the same for a while (no more resets queued). */
+static bool wait_settled(struct dev *d, int ms)
+{
+	uint64_t gen = 0;
+	int stable = 0;
+
+	for (int i = 0; i < ms / 100; i++) {
+		bool ready = bar0_read(d, VGPU_REG_STATUS) & VGPU_STATUS_EXECUTOR_READY;
+		uint64_t g = ready ? bar1_generation(d) : 0;
+
+		stable = ready && g && g == gen ? stable + 1 : 0;
+		gen = g;
+		if (stable >= 20)
+			return read_layout(d);
+		usleep(100000);
+	}
+	return false;
+}
+
+/*
+ * Instance B's guest resets its device @n times as fast as it can while A
+ * is served: A must not notice.  With one event queue shared by every
+ * instance, B's RESET events overflowed it and the executor's recovery
+ * stopped and restarted the service of every instance, A's included.
+ */
+static int mode_flood(const char *dev_a, const char *dev_b, int n)
+{
+	struct dev a, b;
+	bool irq, rang;
+	uint64_t gen;
+	int i, done = 0;
+
+	qemu_open(&a, dev_a, true);
+	guest_enable_msi(&a);
+	CHECK(wait_ready(&a, 20000) && read_layout(&a), "A is served");
+	CHECK(hello_mmap(&a, 0, 0xa001, a.msi_efd, &irq, &rang), "A: HELLO");
+	gen = bar1_generation(&a);
+	qemu_open(&b, dev_b, true);
+	guest_enable_msi(&b);
+	CHECK(wait_ready(&b, 20000), "B is served");
+	bar0_write(&a, VGPU_REG_IRQ_ACK, VGPU_IRQ_ALL);
+
+	for (i = 0; i < n; i++)
+		if (ioctl(b.fd, VFIO_DEVICE_RESET) == 0)
+			done++;
+	CHECK(done == n, "B: %d of %d resets done", done, n);
+
+	guest_enable_msi(&b);
+	CHECK(wait_settled(&b, 120000), "B is served again once its flood is over");
+	CHECK(hello_mmap(&b, 0, 0xb001, b.msi_efd, &irq, &rang) && irq, "B: HELLO with MSI");
+	CHECK(!(bar0_read(&a, VGPU_REG_IRQ_STATUS) & VGPU_IRQ_STATUS_CHANGE) &&
+	      (bar0_read(&a, VGPU_REG_STATUS) & VGPU_STATUS_EXECUTOR_READY),
+	      "A: READY never dropped (no STATUS_CHANGE) while B flooded");
+	CHECK(bar1_generation(&a) == gen, "A: its BAR1 was not formatted anew");
+	CHECK(hello_mmap(&a, 0, 0xa002, a.msi_efd, &irq, &rang) && irq,
+	      "A: HELLO on the same session, with MSI");
+	qemu_close(&b);
+	qemu_close(&a);
+	printf("# %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1079,6 +1331,10 @@ int main(int argc, char **argv)
 		return mode_restart(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "chardev"))
 		return mode_chardev(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "tenants"))
+		return mode_tenants(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "flood"))
+		return mode_flood(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 2 && !strcmp(argv[1], "chardev-busy")) {
 		CHECK_ERR(open("/dev/vgpu-stub", O_RDWR), EBUSY, "a second executor is refused");
 		return failures ? 1 : 0;

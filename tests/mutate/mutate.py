@@ -9,7 +9,9 @@ back.  A mutant is caught when one of its tests fails (any exit status but
 survives when they all pass.  Prints one line per mutant and
 "mutants: caught N/M"; exits 1 when one survived or could not be applied.
 
-Usage: mutate.py [NAME_SUBSTRING...]   (only the mutants whose names match)
+Usage: mutate.py [--check] [NAME_SUBSTRING...]
+  NAME_SUBSTRING  only the mutants whose names contain one of them
+  --check         only check that every mutant still applies (no build, no test)
 """
 import os
 import shutil
@@ -90,8 +92,23 @@ def build_targets(tests):
     return [t for t in tests if t.startswith("build/")]
 
 
+def check(mutants):
+    """Every mutant's text occurs exactly once in the working tree's file."""
+    bad = 0
+    for m in mutants:
+        path = os.path.join(REPO, m["file"])
+        n = open(path).read().count(m["find"]) if os.path.exists(path) else 0
+        if n != 1:
+            print("ERROR     %s: its text occurs %d times in %s" % (m["name"], n, m["file"]))
+            bad += 1
+    print("mutants: %d of %d apply" % (len(mutants) - bad, len(mutants)))
+    return 1 if bad else 0
+
+
 def main(argv):
     mutants = parse(os.path.join(HERE, "mutants.txt"))
+    if argv and argv[0] == "--check":
+        return check(mutants)
     if argv:
         mutants = [m for m in mutants if any(a in m["name"] for a in argv)]
     start = time.time()

@@ -456,6 +456,114 @@ int main(void)
 	launch.a.func = 100;	/* an event */
 	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_HANDLE);
 
+	/*
+	 * Extended launches: the attributes are judged before the function, so
+	 * a bad one is INVALID_VALUE (or INVALID_HANDLE for a foreign event)
+	 * whatever the function, and good ones reach the function check.
+	 */
+	struct {
+		struct vgpu_launch_ex_args a;
+		struct vgpu_launch_attr at[2];
+		uint8_t p[16];
+	} lx;
+	memset(&lx, 0, sizeof(lx));
+	lx.a = (struct vgpu_launch_ex_args){ .func = 5555, .grid = { 2, 1, 1 },
+					     .block = { 1, 1, 1 }, .param_size = 16,
+					     .num_attrs = 2 };
+	lx.at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+	lx.at[0].value[0] = 1;
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+	lx.at[1].value[0] = 2, lx.at[1].value[4] = 1, lx.at[1].value[8] = 1;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_HANDLE);
+	lx.a.num_attrs = VGPU_MAX_LAUNCH_ATTRS + 1;	/* more than any launch needs */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.a.num_attrs = 0xffffffffu;			/* a count whose size overflows */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.a.num_attrs = 3;				/* past the record's end */
+	CHECK(call(VGPU_OP_LAUNCH_KERNEL_EX, 0, CTX, &lx, sizeof(lx.a) + sizeof(lx.at), NULL) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	lx.a.num_attrs = 2;
+	lx.a.param_size = 4096;				/* parameters past the record's end */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.a.param_size = 16;
+	lx.at[1].id = 15;				/* an id cuda.h 13.0 does not define */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].id = 0x10000;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_DEVICE_UPDATABLE_KERNEL_NODE;	/* graphs only */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY;
+	memset(lx.at[1].value, 0, sizeof(lx.at[1].value));
+	lx.at[1].value[0] = 9;				/* outside CUsynchronizationPolicy */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN;
+	lx.at[1].value[0] = 2;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW;
+	{
+		CUaccessPolicyWindow apw = { .num_bytes = 4096, .hitRatio = 2.0f };
+
+		memcpy(lx.at[1].value, &apw, sizeof(apw));	/* a hit ratio above 1 */
+		CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+		apw.hitRatio = 0.5f;
+		apw.hitProp = (CUaccessProperty)7;
+		memcpy(lx.at[1].value, &apw, sizeof(apw));
+		CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	}
+	/* Events: one the session never created, one of its own with bad record flags. */
+	lx.at[1].id = CU_LAUNCH_ATTRIBUTE_LAUNCH_COMPLETION_EVENT;
+	memset(lx.at[1].value, 0, sizeof(lx.at[1].value));
+	uint64_t evid = 4343;
+	memcpy(lx.at[1].value, &evid, sizeof(evid));
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_HANDLE);
+	evid = CTX;					/* a context's id */
+	memcpy(lx.at[1].value, &evid, sizeof(evid));
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_HANDLE);
+	evid = 100;					/* the event created above */
+	memcpy(lx.at[1].value, &evid, sizeof(evid));
+	lx.at[1].value[8] = CU_EVENT_RECORD_EXTERNAL;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_VALUE);
+	lx.at[1].value[8] = 0;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL_EX, lx) == CUDA_ERROR_INVALID_HANDLE);	/* fine: func */
+
+	/* Attributes and cache configurations of functions the session does not have. */
+	struct vgpu_func_attrs_args fat = { .func = 5555, .out = { 0, sizeof(struct vgpu_func_attrs) } };
+	CHECK(SYNC(VGPU_OP_FUNC_GET_ATTRIBUTES, fat) == CUDA_ERROR_INVALID_HANDLE);
+	fat.out = (struct vgpu_bulk_ref){ bulk_size - 8, sizeof(struct vgpu_func_attrs) };
+	CHECK(SYNC(VGPU_OP_FUNC_GET_ATTRIBUTES, fat) == CUDA_ERROR_INVALID_VALUE);
+	fat.out = (struct vgpu_bulk_ref){ 0, 8 };	/* too small for the answer */
+	CHECK(SYNC(VGPU_OP_FUNC_GET_ATTRIBUTES, fat) == CUDA_ERROR_INVALID_VALUE);
+	struct vgpu_func_config_args fcc = { .func = 5555, .config = CU_FUNC_CACHE_PREFER_L1 };
+	CHECK(SYNC(VGPU_OP_FUNC_SET_CACHE_CONFIG, fcc) == CUDA_ERROR_INVALID_HANDLE);
+	fcc.config = 77;
+	CHECK(SYNC(VGPU_OP_FUNC_SET_CACHE_CONFIG, fcc) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(SYNC(VGPU_OP_FUNC_SET_SHARED_CONFIG, fcc) == CUDA_ERROR_INVALID_VALUE);
+	fcc.func = 100;					/* an event's id */
+	fcc.config = 0;
+	CHECK(SYNC(VGPU_OP_FUNC_SET_SHARED_CONFIG, fcc) == CUDA_ERROR_INVALID_HANDLE);
+
+	/* Cluster occupancy: a query number out of range, an event attribute (launches only). */
+	struct {
+		struct vgpu_occupancy_cluster_args a;
+		struct vgpu_launch_attr at[1];
+	} oc;
+	memset(&oc, 0, sizeof(oc));
+	oc.a = (struct vgpu_occupancy_cluster_args){ .func = 5555, .grid = { 4, 1, 1 },
+						     .block = { 64, 1, 1 },
+						     .query = VGPU_OCC_ACTIVE_CLUSTERS,
+						     .num_attrs = 1 };
+	oc.at[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+	oc.at[0].value[0] = 2, oc.at[0].value[4] = 1, oc.at[0].value[8] = 1;
+	CHECK(SYNC(VGPU_OP_OCCUPANCY_CLUSTER, oc) == CUDA_ERROR_INVALID_HANDLE);
+	oc.a.query = 2;
+	CHECK(SYNC(VGPU_OP_OCCUPANCY_CLUSTER, oc) == CUDA_ERROR_INVALID_VALUE);
+	oc.a.query = VGPU_OCC_CLUSTER_SIZE;
+	oc.at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_EVENT;
+	memcpy(oc.at[0].value, &evid, sizeof(evid));
+	CHECK(SYNC(VGPU_OP_OCCUPANCY_CLUSTER, oc) == CUDA_ERROR_INVALID_VALUE);
+	oc.a.num_attrs = 40;
+	CHECK(SYNC(VGPU_OP_OCCUPANCY_CLUSTER, oc) == CUDA_ERROR_INVALID_VALUE);
+
 	/* Modules: an image nobody uploaded; a name with a NUL inside; a length past the record. */
 	struct vgpu_module_load_args ml = { .id = 200, .size = 64, .kind = VGPU_IMAGE_MODULE };
 	memset(ml.hash, 0x77, sizeof(ml.hash));

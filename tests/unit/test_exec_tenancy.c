@@ -9,8 +9,6 @@
  * Where a test must know whether the driver was called at all, the session's
  * entry point is replaced by a spy that records the call and forwards it.
  */
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,15 +30,9 @@ static struct vgpu_sq_producer prod;
 static struct vgpu_cq_consumer cons;
 static uint8_t *bar1;
 
-#define NO_SEQ	SIZE_MAX
-
-/*
- * Submit one record and run it; the answer's status.  With @seq_off, the
- * uint64_t there receives the record's seal, as the shim writes bulk
- * sequence numbers.
- */
-static uint32_t call_seq(uint16_t op, uint32_t ctx, const void *args, size_t len, size_t seq_off,
-			 struct vgpu_completion *ans)
+/* Submit one record and run it; the answer's status. */
+static uint32_t call(uint16_t op, uint32_t ctx, const void *args, size_t len,
+		     struct vgpu_completion *ans)
 {
 	struct vgpu_completion e = { 0 };
 	uint32_t size = vgpu_rec_size(len);
@@ -56,11 +48,9 @@ static uint32_t call_seq(uint16_t op, uint32_t ctx, const void *args, size_t len
 	h->tag = pos + 1;
 	h->ctx = ctx;
 	memcpy(h + 1, args, len);
-	if (seq_off != NO_SEQ) {
-		uint64_t seq = pos + 1;
-
-		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
-	}
+	/* Protocol 1.1: a record that names bulk data carries its ring position + 1. */
+	if (op == VGPU_OP_IMAGE_UPLOAD)
+		((struct vgpu_image_upload_args *)(h + 1))->bulk_seq = pos + 1;
 	vgpu_sq_commit(&prod, h, pos);
 	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
 		return 0xffffffff;
@@ -71,12 +61,6 @@ static uint32_t call_seq(uint16_t op, uint32_t ctx, const void *args, size_t len
 	if (ans)
 		*ans = e;
 	return e.status;
-}
-
-static uint32_t call(uint16_t op, uint32_t ctx, const void *args, size_t len,
-		     struct vgpu_completion *ans)
-{
-	return call_seq(op, ctx, args, len, NO_SEQ, ans);
 }
 
 #define CALL(op, args) call(op, CTX, &(args), sizeof(args), NULL)
@@ -208,8 +192,7 @@ static uint32_t upload_and_load(const void *img, uint64_t len, uint64_t id, uint
 	vgpu_sha256(img, len, up.hash);
 	memcpy(ml.hash, up.hash, sizeof(ml.hash));
 	memcpy(s.bulk, img, len);
-	r = call_seq(VGPU_OP_IMAGE_UPLOAD, CTX, &up, sizeof(up),
-		     offsetof(struct vgpu_image_upload_args, bulk_seq), NULL);
+	r = CALL(VGPU_OP_IMAGE_UPLOAD, up);
 	return r ? r : CALL(VGPU_OP_MODULE_LOAD, ml);
 }
 

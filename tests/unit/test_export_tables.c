@@ -64,6 +64,14 @@ static const unsigned char uuid_device_extended_rt[16] = {
 	0xb1, 0x05, 0x41, 0xe1, 0xf7, 0xc7, 0xc7, 0x4a,
 	0x9f, 0x64, 0xf2, 0x23, 0xbe, 0x99, 0xf1, 0xe2 };
 
+/* Asked for by cuBLAS 13.0 and 13.1: semantics unknown, so refused, never a dummy table. */
+static const unsigned char uuid_cublas130[16] = {
+	0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48,
+	0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2 };
+static const unsigned char uuid_cublas131[16] = {
+	0x69, 0xa2, 0x8e, 0x9f, 0x24, 0x49, 0x8b, 0x47,
+	0xb0, 0x30, 0xc5, 0xda, 0x33, 0x0e, 0xa4, 0xe9 };
+
 static const void *const *table(const unsigned char id[16])
 {
 	CUuuid u;
@@ -100,7 +108,8 @@ static void test_lookup(void)
 		{ uuid_cudart, 13 }, { uuid_hooks, 7 }, { uuid_tls, 1 },
 		{ uuid_checks, 4 }, { uuid_integrity, 2 }, { uuid_log, 2 },
 	};
-	const unsigned char *unknown[] = { uuid_ctx_create_bypass, uuid_device_extended_rt };
+	const unsigned char *unknown[] = { uuid_ctx_create_bypass, uuid_device_extended_rt,
+					   uuid_cublas130, uuid_cublas131 };
 	const void *t;
 	CUuuid u;
 	size_t i;
@@ -126,6 +135,11 @@ static void test_lookup(void)
 		t = (const void *)&u;
 		CHECK(cuGetExportTable(&t, &u) == CUDA_ERROR_INVALID_VALUE && !t, "unknown %zu", i);
 	}
+	/* Those are named in the log; a UUID nobody knows is not. */
+	CHECK(vgpu_export_table_not_emulated(uuid_cublas131) &&
+	      strstr(vgpu_export_table_not_emulated(uuid_cublas131), "13.1"), "13.1 named");
+	CHECK(vgpu_export_table_not_emulated(uuid_device_extended_rt), "CUPTI's named");
+	CHECK(!vgpu_export_table_not_emulated(uuid_cudart), "emulated ones are not in the list");
 	/* One bit away from a known table is still unknown. */
 	memcpy(u.bytes, uuid_integrity, 16);
 	u.bytes[15] ^= 1;

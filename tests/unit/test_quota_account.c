@@ -191,9 +191,29 @@ static void service(void)
 		figures[0].pid = 0;
 		vgpu_quota_link_pid(svc, id4, w4);
 		fcntl(fd4, F_SETFL, O_NONBLOCK);
-		while (sent < 100000 && send(fd4, &m, sizeof(m), 0) == sizeof(m))
-			sent++;
-		CHECK(killed(w4));
+		int ws = 0;
+		bool gone = false;
+
+		/*
+		 * Keep the link full until the service gives up on the worker: on a
+		 * loaded machine the service may read late, and what one fill of the
+		 * link holds may fit its answers; a worker that never reads must be
+		 * killed all the same once the answers back up.
+		 */
+		while (sent < 100000) {
+			if (send(fd4, &m, sizeof(m), 0) == sizeof(m)) {
+				sent++;
+				continue;
+			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				break;
+			if (waitpid(w4, &ws, WNOHANG) == w4) {
+				gone = true;
+				break;
+			}
+			usleep(1000);
+		}
+		CHECK(gone ? WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL : killed(w4));
 		vgpu_quota_unlink(svc, id4);
 		close(fd4);
 	}
