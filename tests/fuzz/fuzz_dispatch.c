@@ -24,7 +24,9 @@
  *     device pointer the last MEM_ALLOC answered, and four FUZZ_HASH words
  *     in a row the last image hash.
  * Records of one input share one session, so objects created by one are
- * there for the next.
+ * there for the next.  Two kinds of record could make a session wait
+ * forever by design (tame_waits): stream waits on values and host functions
+ * numbered out of order; the harness keeps them from doing so.
  *
  * Memory: the control block, the two rings and the bulk area are separate
  * allocations, so ASan sees a read or write past any of them (one BAR1
@@ -197,8 +199,7 @@ static void fill_placeholders(uint8_t *p, size_t len, uint64_t seal)
  * condition to the driver unchecked; the harness fuzzes the rest of the
  * record and gives every wait a width the executor refuses, so that no
  * input waits forever.
- */
-/*
+ *
  * Host functions: the guest numbers them in order, and the session's end
  * releases a stream waiting for one by storing the latest generation.  An
  * input that goes back in generations would wait forever at that end (a
@@ -221,7 +222,6 @@ static void tame_waits(uint16_t op, uint8_t *payload, size_t len)
 		       sizeof(width));
 	}
 }
-
 
 static void put_record(struct vgpu_sq_producer *p, uint16_t op, uint16_t flags, uint32_t ctx,
 		       uint8_t *payload, size_t len)
