@@ -146,6 +146,12 @@ def session_seeds():
         + call("EVENT_ELAPSED", struct.pack("<QQ", 200, 201))
         + call("STREAM_DESTROY", struct.pack("<Q", 100), flags=T1)
         + call("EVENT_DESTROY", struct.pack("<QQ", 200, 0), flags=T1),
+        # The last bytes of the bulk area of the harness's 1 MiB BAR1 (970752
+        # bytes), and one byte past them: the harness's bulk is an allocation
+        # of its own, so ASan sees a reference the executor lets through.
+        "s_bulk_end": call("MEM_ALLOC", struct.pack("<Q", 4096))
+        + call("MEMCPY_DTOH", DPTR + struct.pack("<Q", 0) + bulk(970752 - 64, 64))
+        + call("MEMCPY_DTOH", DPTR + struct.pack("<Q", 0) + bulk(970752 - 64, 65)),
         "s_contexts": call("DEVICE_GET_COUNT", ctx=0)
         + call("HELLO", struct.pack("<HHI", 1, 1, 1), ctx=0)
         + call("PRIMARY_CTX_GET_STATE", struct.pack("<iIQ", 0, 0, 0), ctx=0)
