@@ -19,6 +19,12 @@ $(B)/tests/%: tests/unit/%.c $(B)/libvgpu-common.a $(wildcard include/vgpu/*.h t
 test: all $(UNIT_BINS)
 	tests/run-tests.sh $(UNIT_BINS)
 
+# Deliberate bugs (tests/mutate/mutants.txt), each of which the fast tests
+# must catch; built and run in a temporary copy of the tree.
+.PHONY: mutate
+mutate:
+	$(PYTHON) tests/mutate/mutate.py
+
 # test_export_tables: the export tables against a test double of the shim
 # state, and the integrity hash against tests/unit/integrity_hash_ref.py.
 # It needs only cuda.h's types, so its driver_api.h is a stand-in written

@@ -137,7 +137,11 @@ vgpu-executor --mdev /dev/vgpu-stub -v >/tmp/fe.log 2>&1 &
 FE=$!
 sleep 1
 kill -0 $FE 2>/dev/null && ok "frontend runs" || { bad "frontend runs"; cat /tmp/fe.log; }
-vfio_client chardev-busy | sed 's/^/VGPU-TEST: /'
+# Through a file, not a pipe: a pipe into sed would hide the client's exit status.
+vfio_client chardev-busy >/tmp/busy.log 2>&1
+brc=$?
+sed 's/^/VGPU-TEST: /' /tmp/busy.log
+[ $brc = 0 ] && ok "vfio_client chardev-busy" || bad "vfio_client chardev-busy (exit $brc)"
 
 phase "QEMU's ioctl sequence against $U1"
 vfio_client qemu $D1 >/tmp/client.log 2>&1

@@ -1,6 +1,8 @@
 # Shared helpers of the kernel-module tests (sourced).
-# REPO, CACHE (.ci-cache/, ignored by git), phase timing, apt installs that
-# turn an unreachable registry into a skip (exit 77) rather than a failure.
+# REPO, CACHE (.ci-cache/, ignored by git), phase timing, apt installs.  A
+# test skips (exit 77) only for a prerequisite it names and cannot get
+# itself (root, QEMU); a package or kernel it needs and fails to install,
+# download or unpack is a failure, not a skip.
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${VGPU_CI_CACHE:-$REPO/.ci-cache}
 mkdir -p "$CACHE"
@@ -35,7 +37,7 @@ die() {
 }
 
 APT_UPDATED=
-apt_install() {	# apt_install PKG...: install what is missing, or skip
+apt_install() {	# apt_install PKG...: install what is missing, or fail
 	local missing=() p
 	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -49,5 +51,5 @@ apt_install() {	# apt_install PKG...: install what is missing, or skip
 	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >"$CACHE/apt.log" 2>&1 ||
-		skip "apt-get install ${missing[*]} failed: $(tail -n 1 "$CACHE/apt.log")"
+		die "apt-get install ${missing[*]} failed: $(tail -n 1 "$CACHE/apt.log")"
 }

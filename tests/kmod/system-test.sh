@@ -41,7 +41,7 @@ if [ "$WHICH" = 6.1 ]; then
 	[ -n "$APT_UPDATED" ] || { apt-get update -qq >/dev/null 2>&1; APT_UPDATED=1; }
 	ABI=$(apt-cache depends linux-headers-amd64 2>/dev/null |
 	      sed -n 's/.*Depends: linux-headers-\(6\.1\.[0-9]*-[0-9]*\)-amd64/\1/p' | head -n 1)
-	[ -n "$ABI" ] || skip "cannot resolve Debian 12's kernel ABI (apt unreachable?)"
+	[ -n "$ABI" ] || die "cannot resolve Debian 12's kernel ABI (apt unreachable?)"
 	REL=$ABI-amd64
 	apt_install linux-headers-$REL
 	KDIR=/usr/src/linux-headers-$REL
@@ -49,7 +49,7 @@ if [ "$WHICH" = 6.1 ]; then
 	if [ ! -f "$DEBS/.done" ]; then
 		mkdir -p "$DEBS" && (cd "$DEBS" && apt-get download -q linux-image-$REL >/dev/null 2>&1 ||
 				     apt-get download -q linux-image-$REL-unsigned >/dev/null 2>&1) ||
-			skip "apt-get download linux-image-$REL failed"
+			die "apt-get download linux-image-$REL failed"
 		dpkg-deb -x "$DEBS"/linux-image-*.deb "$DEBS/root" && touch "$DEBS/.done"
 	fi
 	VMLINUZ=$DEBS/root/boot/vmlinuz-$REL
@@ -62,35 +62,35 @@ else
 		 grep -v -e security -e '^$' | head -n 1)
 	[ -n "$MIRROR" ] || MIRROR=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++)
 		if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null)
-	[ -n "$MIRROR" ] || skip "cannot tell which Debian archive this machine uses"
+	[ -n "$MIRROR" ] || die "cannot tell which Debian archive this machine uses"
 	KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 	{ echo "deb [signed-by=$KEYRING] $MIRROR sid main"
 	  echo "deb [signed-by=$KEYRING] $MIRROR experimental main"; } >"$SID_LIST/sources.list"
 	if [ ! -f "$SID_LIST/.updated" ] || [ -n "$(find "$SID_LIST/.updated" -mmin +720)" ]; then
-		apt_other update -qq >/dev/null 2>&1 || skip "apt-get update for sid/experimental failed"
+		apt_other update -qq >/dev/null 2>&1 || die "apt-get update for sid/experimental failed"
 		touch "$SID_LIST/.updated"
 	fi
 	# The newest linux-source-X.Y of either suite, and the image of that version.
 	SRCPKG=$(apt_cache_other search '^linux-source-[0-9]+\.[0-9]+$' 2>/dev/null |
 		 awk '{print $1}' | sort -V | tail -n 1)
-	[ -n "$SRCPKG" ] || skip "no linux-source in sid/experimental"
+	[ -n "$SRCPKG" ] || die "no linux-source in sid/experimental"
 	KV=${SRCPKG#linux-source-}
 	SRCVER=$(apt_cache_other show "$SRCPKG" | sed -n 's/^Version: //p' | sort -V | tail -n 1)
 	HDRPKG=$(apt_cache_other search "^linux-headers-$KV[.0-9]*(\+[a-z0-9]+)?-amd64\$" 2>/dev/null |
 		 awk '{print $1}' | sort -V | tail -n 1)
 	REL=${HDRPKG#linux-headers-}
-	[ -n "$HDRPKG" ] || skip "no linux-headers for $KV"
+	[ -n "$HDRPKG" ] || die "no linux-headers for $KV"
 	echo "newest: $SRCPKG $SRCVER, kernel $REL"
 	DEBS=$CACHE/debs/$REL
 	if [ ! -f "$DEBS/.done" ]; then
 		rm -rf "$DEBS" && mkdir -p "$DEBS"
 		# Split packaging (binary + modules) where it exists, else the image.
 		(cd "$DEBS" && apt_other download -q "$SRCPKG=$SRCVER" "$HDRPKG" >/dev/null 2>&1) ||
-			skip "cannot download $SRCPKG / $HDRPKG"
+			die "cannot download $SRCPKG / $HDRPKG"
 		(cd "$DEBS" && { apt_other download -q linux-binary-$REL linux-modules-$REL >/dev/null 2>&1 ||
 				 apt_other download -q linux-image-$REL-unsigned >/dev/null 2>&1 ||
 				 apt_other download -q linux-image-$REL >/dev/null 2>&1; }) ||
-			skip "cannot download the $REL kernel image"
+			die "cannot download the $REL kernel image"
 		mkdir -p "$DEBS/root"
 		for d in "$DEBS"/linux-binary-*.deb "$DEBS"/linux-image-*.deb "$DEBS"/linux-headers-*.deb; do
 			[ -e "$d" ] && dpkg-deb -x "$d" "$DEBS/root"
@@ -99,7 +99,7 @@ else
 			[ -e "$d" ] || continue
 			dpkg-deb --fsys-tarfile "$d" | tar -C "$DEBS/root" -x --wildcards \
 				'*/kernel/drivers/vfio/*' ||
-				skip "cannot unpack $d"
+				die "cannot unpack $d"
 		done
 		touch "$DEBS/.done"
 	fi
@@ -120,7 +120,7 @@ else
 			rm -rf "$SRC" "$KDIR" && mkdir -p "$CACHE/src"
 			dpkg-deb --fsys-tarfile "$DEBS"/linux-source-*.deb |
 				tar -x -O --wildcards '*/linux-source-*.tar.xz' | tar -C "$CACHE/src" -xJ ||
-				skip "cannot unpack $SRCPKG"
+				die "cannot unpack $SRCPKG"
 			touch "$SRC/.vgpu-unpacked-$SRCVER"
 		fi
 		HDR=$(ls -d "$DEBS"/root/usr/src/linux-headers-$REL)
@@ -152,7 +152,9 @@ rm -f "$KB"/host-kmod/*.o "$KB"/host-kmod/*.ko "$KB"/host-kmod/*.mod* "$KB"/host
 # Out of tree, with W=1 and sparse (C=2): any warning fails the test.
 make -C "$KDIR" M="$KB/host-kmod" W=1 C=2 modules >"$W/kbuild.log" 2>&1 ||
 	{ cat "$W/kbuild.log"; die "module build failed"; }
-if grep -E "warning:|WARNING:" "$W/kbuild.log"; then
+# Compiler, sparse and modpost warnings only: make's own notes ("make[1]:
+# warning: jobserver unavailable" under `make -j2 test`) are not the module's.
+if grep -E "warning:|WARNING:" "$W/kbuild.log" | grep -Ev '^g?make(\[[0-9]+\])?: '; then
 	die "the module build warned (W=1, sparse)"
 fi
 modinfo "$KB/host-kmod/vgpu_stub.ko" | grep -E "^(vermagic|depends)"
@@ -161,8 +163,10 @@ phase "build test programs"
 make -C "$REPO" -s kmod-test-progs >"$W/progs.log" 2>&1 || { cat "$W/progs.log"; die "programs"; }
 FAKECUDA=
 if [ -f "$REPO/tests/fakecuda/Makefile" ] || [ -f "$REPO/tests/fakecuda/fakecuda.mk" ]; then
-	make -C "$REPO" -s build/fakecuda/libcuda.so.1 >>"$W/progs.log" 2>&1 &&
-		FAKECUDA=$REPO/build/fakecuda/libcuda.so.1
+	# The tree has the double: a build failure is a failure, not a weaker test.
+	make -C "$REPO" -s build/fakecuda/libcuda.so.1 >>"$W/progs.log" 2>&1 ||
+		{ cat "$W/progs.log"; die "the driver double (tests/fakecuda) did not build"; }
+	FAKECUDA=$REPO/build/fakecuda/libcuda.so.1
 fi
 
 # ---- initramfs ----

@@ -11,7 +11,7 @@ if [ ! -f "$CP" ]; then
 	mkdir -p "$CACHE/checkpatch"
 	tar -C "$CACHE/checkpatch" -xJf /usr/src/linux-source-6.1.tar.xz \
 		--wildcards '*/scripts/checkpatch.pl' '*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch' ||
-		skip "cannot unpack checkpatch.pl"
+		die "cannot unpack checkpatch.pl"
 	CP=$(ls "$CACHE"/checkpatch/*/scripts/checkpatch.pl)
 fi
 phase "checkpatch --strict"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "../../common/sha256.h"
 #include "session.h"
 #include "test.h"
 #include "vgpu/calls.h"
@@ -268,6 +269,261 @@ static void hostile_heap(uint64_t dptr)
 	CHECK(SYNC(VGPU_OP_MEMCPY_HEAP_DTOH, h) == CUDA_ERROR_INVALID_VALUE);
 }
 
+/*
+ * Submit one record and dispatch it, but run none of the worker's waits:
+ * what the executor did before the GPU work it waits for could finish.
+ */
+static void submit_only(uint16_t op, uint16_t flags, const void *args, size_t len, size_t seq_off)
+{
+	uint32_t size = vgpu_rec_size(len);
+	struct vgpu_cmd_hdr *h;
+	uint64_t pos;
+
+	h = vgpu_sq_reserve(&prod, size, &pos);
+	if (!h)
+		abort();
+	h->size = size;
+	h->opcode = op;
+	h->flags = flags;
+	h->tag = pos + 1;
+	h->ctx = CTX;
+	h->thread = THREAD;
+	memcpy(h + 1, args, len);
+	if (seq_off != NO_SEQ) {
+		uint64_t seq = pos + 1;
+
+		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
+	}
+	vgpu_sq_commit(&prod, h, pos);
+	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
+		abort();
+	vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
+}
+
+/* A PTX image the double loads (it names one of its registered kernels), with its NUL. */
+static const char test_ptx[] =
+	".version 8.0\n.target sm_90\n.address_size 64\n"
+	".visible .entry _Z14vgpu_test_fillPjjy(.param .u64 p0, .param .u32 p1, .param .u64 p2)\n"
+	"{\nret;\n}\n";
+#define TEST_KERNEL "_Z14vgpu_test_fillPjjy"
+
+/* A spy in the session's driver table: did a launch reach the driver at all? */
+static PFN_cuLaunchKernel_v4000 real_launch;
+static unsigned int launches;
+
+static CUresult spy_launch(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+			   unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
+			   CUstream st, void **params, void **extra)
+{
+	launches++;
+	return real_launch(f, gx, gy, gz, bx, by, bz, shared, st, params, extra);
+}
+
+/* Upload test_ptx through bulk and load it as module @id; the answer's status. */
+static uint32_t load_test_module(uint64_t id)
+{
+	struct vgpu_image_upload_args up = { .total = sizeof(test_ptx), .src = { 0, sizeof(test_ptx) } };
+	struct vgpu_module_load_args ml = { .id = id, .size = sizeof(test_ptx),
+					    .kind = VGPU_IMAGE_MODULE };
+	uint32_t r;
+
+	vgpu_sha256(test_ptx, sizeof(test_ptx), up.hash);
+	memcpy(ml.hash, up.hash, sizeof(ml.hash));
+	memcpy(s.bulk, test_ptx, sizeof(test_ptx));
+	r = call_seq(VGPU_OP_IMAGE_UPLOAD, 0, CTX, &up, sizeof(up),
+		     offsetof(struct vgpu_image_upload_args, bulk_seq), NULL);
+	return r ? r : SYNC(VGPU_OP_MODULE_LOAD, ml);
+}
+
+/* GET_FUNCTION of module @module with @name_len bytes of @name in the record. */
+static uint32_t get_function(uint64_t module, uint64_t new_id, const char *name, uint32_t name_len,
+			     uint32_t carried)
+{
+	static uint8_t buf[sizeof(struct vgpu_module_get_args) + 8192];
+	struct vgpu_module_get_args a = { .module = module, .new_id = new_id,
+					  .kind = VGPU_IMAGE_MODULE, .name_len = name_len };
+
+	if (carried > sizeof(buf) - sizeof(a))
+		abort();
+	memcpy(buf, &a, sizeof(a));
+	memcpy(buf + sizeof(a), name, carried);
+	return call(VGPU_OP_MODULE_GET_FUNCTION, VGPU_CMD_F_REPLY, CTX, buf, sizeof(a) + carried,
+		    NULL);
+}
+
+/*
+ * Names are checked after the module lookup, so these need a module that
+ * really loaded: otherwise the answer comes from the lookup and the name
+ * checks never run.  Ids 1299-1303: the capture and graph cases in main()
+ * use 300-310.
+ */
+static void function_names(void)
+{
+	static char name[6000];
+
+	/* An image whose bytes are not what its hash says is no image. */
+	struct vgpu_image_upload_args bad = { .total = sizeof(test_ptx),
+					      .src = { 0, sizeof(test_ptx) } };
+	vgpu_sha256("something else", 14, bad.hash);
+	memcpy(s.bulk, test_ptx, sizeof(test_ptx));
+	CHECK(call_seq(VGPU_OP_IMAGE_UPLOAD, 0, CTX, &bad, sizeof(bad),
+		       offsetof(struct vgpu_image_upload_args, bulk_seq), NULL) ==
+	      CUDA_ERROR_INVALID_IMAGE);
+	struct vgpu_module_load_args ml = { .id = 1299, .size = sizeof(test_ptx),
+					    .kind = VGPU_IMAGE_MODULE };
+	memcpy(ml.hash, bad.hash, sizeof(ml.hash));
+	CHECK(SYNC(VGPU_OP_MODULE_LOAD, ml) == VGPU_STATUS_NEED_IMAGE);
+
+	CHECK(load_test_module(1300) == CUDA_SUCCESS);
+	CHECK(get_function(1300, 1301, TEST_KERNEL, sizeof(TEST_KERNEL) - 1,
+			   sizeof(TEST_KERNEL) - 1) == CUDA_SUCCESS);
+	/* A NUL inside the name. */
+	CHECK(get_function(1300, 1302, "ab\0cdefg", 8, 8) == CUDA_ERROR_INVALID_VALUE);
+	/* Empty. */
+	CHECK(get_function(1300, 1302, "", 0, 0) == CUDA_ERROR_INVALID_VALUE);
+	/* A length past the end of the record. */
+	CHECK(get_function(1300, 1302, TEST_KERNEL, 5000, sizeof(TEST_KERNEL) - 1) ==
+	      CUDA_ERROR_INVALID_VALUE);
+	/* A name the record really carries, longer than the executor's name buffer. */
+	memset(name, 'a', sizeof(name));
+	CHECK(get_function(1300, 1302, name, sizeof(name), sizeof(name)) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(get_function(1300, 1302, name, 4096, 4096) == CUDA_ERROR_INVALID_VALUE);
+	/* The longest name that fits is the driver's to judge: not found. */
+	CHECK(get_function(1300, 1302, name, 4095, 4095) == CUDA_ERROR_NOT_FOUND);
+	/* The module id where a function is expected, and the other way round. */
+	struct vgpu_func_attr_args fa = { .func = 1300 };
+	CHECK(SYNC(VGPU_OP_FUNC_GET_ATTRIBUTE, fa) == CUDA_ERROR_INVALID_HANDLE);
+	CHECK(get_function(1301, 1303, TEST_KERNEL, sizeof(TEST_KERNEL) - 1,
+			   sizeof(TEST_KERNEL) - 1) == CUDA_ERROR_INVALID_HANDLE);
+	/* A launch of a real function whose parameters the record does not carry. */
+	struct {
+		struct vgpu_launch_args a;
+		uint8_t p[24];
+	} launch = { { .func = 1301, .grid = { 1, 1, 1 }, .block = { 1, 1, 1 }, .param_size = 4096 },
+		     { 0 } };
+	real_launch = s.drv.LaunchKernel;
+	s.drv.LaunchKernel = spy_launch;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	launch.a.param_size = VGPU_MAX_PARAM_BYTES + 4;
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	/* Just past what the record carries (its granule's padding included). */
+	launch.a.param_size = 48 + sizeof(launch.p);
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(launches == 0);	/* none reached the driver */
+	launch.a.param_size = sizeof(launch.p);
+	/* All zero: the kernel fills 0 elements of a NULL array, which touches nothing. */
+	CHECK(ASYNC(VGPU_OP_LAUNCH_KERNEL, launch) == CUDA_SUCCESS);
+	CHECK(launches == 1);
+	s.drv.LaunchKernel = real_launch;
+	struct vgpu_module_args mu = { .id = 1300, .kind = VGPU_IMAGE_MODULE };
+	CHECK(SYNC(VGPU_OP_MODULE_UNLOAD, mu) == CUDA_SUCCESS);
+}
+
+/* Memory the driver knows but the session never allocated is not the session's to free. */
+static void foreign_free(void)
+{
+	CUdeviceptr other = 0;
+
+	CHECK(s.drv.MemAlloc(&other, 4096) == CUDA_SUCCESS);	/* as another tenant's would be */
+	struct vgpu_mem_free_args fr = { .dptr = other };
+	CHECK(SYNC(VGPU_OP_MEM_FREE, fr) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(ASYNC(VGPU_OP_MEM_FREE, fr) == CUDA_ERROR_INVALID_VALUE);
+	CHECK(s.drv.MemFree(other) == CUDA_SUCCESS);	/* still alive: nobody freed it */
+}
+
+/* The quota holds across calls: what was allocated counts against the next one. */
+static void cumulative_quota(void)
+{
+	uint64_t d[3] = { 0 };
+	struct vgpu_completion ans;
+	struct vgpu_mem_alloc_args al = { .size = 12u << 20 };	/* 3 x 12 MiB > the 32 MiB quota */
+
+	for (int i = 0; i < 2; i++) {
+		CHECK(call(VGPU_OP_MEM_ALLOC, VGPU_CMD_F_REPLY, CTX, &al, sizeof(al), &ans) ==
+		      CUDA_SUCCESS);
+		memcpy(&d[i], ans.data, sizeof(d[i]));
+	}
+	CHECK(SYNC(VGPU_OP_MEM_ALLOC, al) == CUDA_ERROR_OUT_OF_MEMORY);
+	/* ...and a free gives it back. */
+	struct vgpu_mem_free_args fr = { .dptr = d[1] };
+	CHECK(SYNC(VGPU_OP_MEM_FREE, fr) == CUDA_SUCCESS);
+	CHECK(call(VGPU_OP_MEM_ALLOC, VGPU_CMD_F_REPLY, CTX, &al, sizeof(al), &ans) == CUDA_SUCCESS);
+	memcpy(&d[2], ans.data, sizeof(d[2]));
+	fr.dptr = d[0];
+	CHECK(SYNC(VGPU_OP_MEM_FREE, fr) == CUDA_SUCCESS);
+	fr.dptr = d[2];
+	CHECK(SYNC(VGPU_OP_MEM_FREE, fr) == CUDA_SUCCESS);
+}
+
+/*
+ * The worker never waits in the driver: a device-to-host copy is answered,
+ * and a host-to-device copy's bulk slot retired, only once the stream passed
+ * the copy - by a wait the worker's loop completes, never at dispatch.
+ * The double runs every operation later on a device thread (slowly here:
+ * FAKECUDA_OP_DELAY_US), so an early answer would also show stale bytes.
+ */
+static void copies_complete_first(uint64_t dptr)
+{
+	struct vgpu_completion e;
+	uint64_t before;
+	uint8_t pattern[64];
+
+	/* Host to device from slot 1: the slot is the guest's again only after the copy. */
+	uint64_t slot1 = s.bulk_slot_size;
+	memset(s.bulk + slot1, 0x5a, sizeof(pattern));
+	struct vgpu_memcpy_htod_args h2d = { .dst = dptr, .src = { slot1, sizeof(pattern) } };
+	before = s.ctrl->bulk_slot_retired[1];
+	submit_only(VGPU_OP_MEMCPY_HTOD, 0, &h2d, sizeof(h2d),
+		    offsetof(struct vgpu_memcpy_htod_args, bulk_seq));
+	CHECK(s.ctrl->bulk_slot_retired[1] == before);	/* not retired at dispatch */
+	vgpu_session_drain(&s);
+	CHECK(s.ctrl->bulk_slot_retired[1] == s.sq.head - vgpu_rec_size(sizeof(h2d)) + 1);
+	CHECK(vgpu_take_error(&s, THREAD, CTX, VGPU_KEPT_ANY_STREAM) == CUDA_SUCCESS);
+
+	/* Device to host into slot 2: no answer until the bytes are there, then they are. */
+	uint64_t slot2 = 2 * s.bulk_slot_size;
+	memset(s.bulk + slot2, 0, sizeof(pattern));
+	struct vgpu_memcpy_dtoh_args d2h = { .src = dptr, .dst = { slot2, sizeof(pattern) } };
+	submit_only(VGPU_OP_MEMCPY_DTOH, VGPU_CMD_F_REPLY, &d2h, sizeof(d2h), NO_SEQ);
+	CHECK(!vgpu_cq_pop(&cons, &e));	/* not answered at dispatch */
+	vgpu_session_drain(&s);
+	CHECK(vgpu_cq_pop(&cons, &e) && e.status == CUDA_SUCCESS);
+	memset(pattern, 0x5a, sizeof(pattern));
+	CHECK(!memcmp(s.bulk + slot2, pattern, sizeof(pattern)));
+}
+
+/*
+ * Each call runs in the context its header names, also when another valid
+ * context was current: a limit set in one is not seen in the other.
+ */
+static void two_contexts(void)
+{
+	struct vgpu_ctx_create_args cc = { .ctx_id = 21, .device = 0 };
+	struct vgpu_ctx_limit_args set = { .limit = CU_LIMIT_MAX_L2_FETCH_GRANULARITY, .value = 32 };
+	struct vgpu_ctx_limit_args get = { .limit = CU_LIMIT_MAX_L2_FETCH_GRANULARITY };
+	struct vgpu_completion ans;
+	uint64_t v = 0;
+
+	CHECK(call(VGPU_OP_CTX_CREATE, VGPU_CMD_F_REPLY, 0, &cc, sizeof(cc), NULL) == CUDA_SUCCESS);
+	CHECK(call(VGPU_OP_CTX_GET_LIMIT, VGPU_CMD_F_REPLY, CTX, &get, sizeof(get), &ans) ==
+	      CUDA_SUCCESS);
+	memcpy(&v, ans.data, sizeof(v));
+	CHECK(v == 64);
+	CHECK(call(VGPU_OP_CTX_SET_LIMIT, VGPU_CMD_F_REPLY, 21, &set, sizeof(set), NULL) ==
+	      CUDA_SUCCESS);
+	CHECK(call(VGPU_OP_CTX_GET_LIMIT, VGPU_CMD_F_REPLY, CTX, &get, sizeof(get), &ans) ==
+	      CUDA_SUCCESS);
+	memcpy(&v, ans.data, sizeof(v));
+	CHECK(v == 64);	/* the primary context's own */
+	CHECK(call(VGPU_OP_CTX_GET_LIMIT, VGPU_CMD_F_REPLY, 21, &get, sizeof(get), &ans) ==
+	      CUDA_SUCCESS);
+	memcpy(&v, ans.data, sizeof(v));
+	CHECK(v == 32);
+	struct vgpu_ctx_args cd = { .ctx_id = 21 };
+	CHECK(call(VGPU_OP_CTX_DESTROY, VGPU_CMD_F_REPLY, 0, &cd, sizeof(cd), NULL) ==
+	      CUDA_SUCCESS);
+}
+
 int main(void)
 {
 	uint8_t *bar1 = aligned_alloc(4096, BAR1_SIZE);
@@ -278,6 +534,8 @@ int main(void)
 
 	setenv("VGPU_LIBCUDA", FAKECUDA_PATH, 1);
 	setenv("VGPU_CACHE_DIR", "/nonexistent/vgpu-test-no-cache", 1);
+	/* Every device operation takes a while: work the executor must wait for is slow. */
+	setenv("FAKECUDA_OP_DELAY_US", "20000", 1);
 	memset(bar1, 0, BAR1_SIZE);
 	CHECK(vgpu_layout_compute(BAR1_SIZE, 4, HEAP_SIZE, &chan.layout) == 0);
 	chan.bar1 = bar1;
@@ -354,6 +612,9 @@ int main(void)
 	h2d.stream = 0;
 	struct vgpu_device_info_args info = { .device = 0, .out = { 0, 100 } };
 	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);	/* too small */
+	/* An offset near the end whose length wraps the sum round to a small number. */
+	info.out = (struct vgpu_bulk_ref){ bulk_size - 8, 0ull - bulk_size + 16 };
+	CHECK(SYNC(VGPU_OP_DEVICE_GET_INFO, info) == CUDA_ERROR_INVALID_VALUE);
 
 	/* Inline data longer than the record carries. */
 	struct {
@@ -502,13 +763,17 @@ int main(void)
 	CHECK(call_seq(VGPU_OP_IMAGE_UPLOAD, 0, CTX, &up, sizeof(up),
 		       offsetof(struct vgpu_image_upload_args, bulk_seq), NULL) ==
 	      CUDA_ERROR_INVALID_VALUE);	/* 8 + 16 > 16 */
+	/* A module that never loaded. */
 	struct {
 		struct vgpu_module_get_args a;
 		char name[8];
-	} gf = { { .module = 200, .new_id = 201, .name_len = 8 }, "ab\0cdefg" };
+	} gf = { { .module = 200, .new_id = 201, .name_len = 8 }, "abcdefgh" };
 	CHECK(SYNC(VGPU_OP_MODULE_GET_FUNCTION, gf) == CUDA_ERROR_INVALID_HANDLE);
-	gf.a.name_len = 5000;
-	CHECK(SYNC(VGPU_OP_MODULE_GET_FUNCTION, gf) == CUDA_ERROR_INVALID_HANDLE);
+	function_names();
+	foreign_free();
+	cumulative_quota();
+	copies_complete_first(dptr);
+	two_contexts();
 
 	/* Asynchronous errors are kept for, and returned by, a call that may report them. */
 	struct vgpu_memcpy_dtod_args dd = { .dst = 0x10, .src = dptr, .len = 64, .stream = 0 };

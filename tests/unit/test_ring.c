@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vgpu/bar1.h"
@@ -149,22 +151,40 @@ static void test_sq_basic(void)
 	CHECK(c.ctrl->sq_head == c.ctrl->sq_reserve);
 
 	/*
-	 * Stale bytes: plant, at the next position, a word equal to the seal a
-	 * record there would have.  Only the producer's commit may make a record
-	 * appear; a reserved but uncommitted record is not consumed either.
+	 * Stale bytes: a record's payload carries, one granule in, the very
+	 * seal a record starting there on the next lap will have.  The consumer
+	 * clears the seal word of every granule it consumed, so when the ring
+	 * comes round that word is no seal, and a record reserved there is not
+	 * consumed before the producer's commit.
 	 */
-	uint64_t head = q.head;
-	*(uint64_t *)(c.ring + (head & (c.sq_size - 1))) = 0;
+	uint64_t head = q.head, later = head + 32 + c.sq_size;
+	uint8_t stale[64] = { 0 };
+
+	memcpy(stale, &(uint64_t){ later + 1 }, sizeof(uint64_t));	/* granule 1 of the record */
+	CHECK(put(&p, 8, stale, sizeof(stale)));			/* 96 bytes at head */
+	CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_RECORD && r->opcode == 8);
+	/* Header-only records round the ring until the next one starts at @later. */
+	while (c.ctrl->sq_reserve < later) {
+		CHECK(put(&p, 5, stale, 0));
+		CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_RECORD);
+	}
 	struct vgpu_cmd_hdr *h = vgpu_sq_reserve(&p, 64, &pos);
-	CHECK(h && pos == head);
+	CHECK(h && pos == later);
+	CHECK(h->seal != later + 1);	/* the stale seal was cleared when it was consumed */
 	h->size = 64;
 	h->opcode = 9;
 	CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_EMPTY);
+	/* A seal of another lap, or any other non-zero word, is not this record's either. */
+	h->seal = later + 1 - c.sq_size;
+	CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_EMPTY);
+	h->seal = later + 1 + c.sq_size;
+	CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_EMPTY);
+	h->seal = 0;
 	vgpu_sq_commit(&p, h, pos);
 	CHECK(vgpu_sq_pop(&q, buf, sizeof(buf)) == VGPU_SQ_RECORD && r->opcode == 9);
 	/* The consumer cleared the seal words of what it consumed. */
 	for (uint64_t i = 0; i < 64; i += 32)
-		CHECK(*(uint64_t *)(c.ring + ((head + i) & (c.sq_size - 1))) == 0);
+		CHECK(*(uint64_t *)(c.ring + ((later + i) & (c.sq_size - 1))) == 0);
 	chan_free(&c);
 }
 
@@ -224,6 +244,131 @@ static void test_cq_basic(void)
 	c.ctrl->cq_head = 0;
 	CHECK(vgpu_cq_space(&p) == 0);	/* more than a ring behind */
 	chan_free(&c);
+}
+
+/* ---- the doorbell handshake, as a litmus test ---- */
+
+/*
+ * A producer's commit (store the seal, fence, load sq_need_doorbell) against
+ * the consumer going to sleep (store sq_need_doorbell, fence, re-check the
+ * ring): at least one side must see the other's store, or the record waits
+ * with nobody awake to take it.  Without the fence in vgpu_sq_commit the CPU
+ * may let the load pass the store (x86 does: store buffering), and both miss.
+ * The two sides start each round together, as often as the machine lets the
+ * threads run at once; a few seconds see thousands of such races.
+ */
+struct litmus {
+	struct chan c;
+	uint64_t go;		/* round number the producer may run */
+	uint64_t done;		/* rounds the producer finished */
+	uint32_t rang;		/* the producer's commit said: ring the doorbell */
+	uint64_t rounds;
+};
+
+static void spin_until(const uint64_t *v, uint64_t want)
+{
+	for (uint32_t n = 0; __atomic_load_n(v, __ATOMIC_ACQUIRE) < want; n++)
+		if (n > 10000)
+			sched_yield();	/* the other thread is not running: let it */
+}
+
+static void pause_for(uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		__builtin_ia32_pause();
+}
+
+static void *litmus_producer(void *arg)
+{
+	struct litmus *l = arg;
+	struct vgpu_sq_producer p = { l->c.ring, l->c.sq_size, l->c.ctrl };
+
+	for (uint64_t i = 1; i <= __atomic_load_n(&l->rounds, __ATOMIC_ACQUIRE); i++) {
+		spin_until(&l->go, i);
+		pause_for((uint32_t)(i * 7) % 24);
+		/* Position i laps round to offset 0: one record word, a new seal each round. */
+		l->rang = vgpu_sq_commit(&p, (struct vgpu_cmd_hdr *)l->c.ring, i * l->c.sq_size);
+		__atomic_store_n(&l->done, i, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void test_commit_fence(void)
+{
+	struct litmus l = { .c = chan_new(4096, 16), .rounds = 2000000 };
+	struct vgpu_sq_consumer q = { l.c.ring, l.c.sq_size, 0, l.c.ctrl };
+	uint64_t lost = 0, i;
+	time_t end = time(NULL) + 4;
+	pthread_t t;
+
+	pthread_create(&t, NULL, litmus_producer, &l);
+	for (i = 1; i <= l.rounds; i++) {
+		bool seen;
+
+		vgpu_store32(&l.c.ctrl->sq_need_doorbell, 0);
+		q.head = i * l.c.sq_size;
+		__atomic_store_n(&l.go, i, __ATOMIC_RELEASE);
+		/* Varied head starts make the two sides' stores meet in every order. */
+		pause_for((uint32_t)(i * 13) % 32);
+		/* The consumer's way to sleep. */
+		vgpu_store32(&l.c.ctrl->sq_need_doorbell, 1);
+		vgpu_full_fence();
+		seen = vgpu_sq_ready(&q);
+		spin_until(&l.done, i);
+		if (!seen && !l.rang)
+			lost++;
+		if ((i & 1023) == 0 && time(NULL) > end)
+			break;
+	}
+	/* Let the producer finish: no more rounds are started for it. */
+	__atomic_store_n(&l.rounds, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&l.go, UINT64_MAX, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	printf("doorbell litmus: %lu rounds, %lu lost wake-ups\n", (unsigned long)i, (unsigned long)lost);
+	CHECK(lost == 0);
+	chan_free(&l.c);
+}
+
+/*
+ * The litmus test above needs the two threads to run at the same instant,
+ * which a loaded machine may not give it.  This check does not: the
+ * compiler's code for vgpu_sq_commit must hold a full barrier between the
+ * seal's store and the doorbell flag's load (x86: mfence or a locked
+ * instruction; Arm: dmb).
+ */
+static void test_commit_has_barrier(void)
+{
+	static const char src[] =
+		"#include \"vgpu/ring.h\"\n"
+		"bool vgpu_commit_probe(struct vgpu_sq_producer *q, struct vgpu_cmd_hdr *h,"
+		" uint64_t pos) { return vgpu_sq_commit(q, h, pos); }\n";
+	char cmd[1024], line[512], path[] = "/tmp/vgpu-ring-probe-XXXXXX";
+	bool in = false, barrier = false, seen = false;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, src, sizeof(src) - 1) == (ssize_t)(sizeof(src) - 1));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s -std=c17 -O2 -I%s -x c -S -o - %s", TEST_CC, TEST_INCLUDE,
+		 path);
+	f = popen(cmd, "r");
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "vgpu_commit_probe:", 18))
+			in = seen = true;
+		else if (in && (strstr(line, ".cfi_endproc") || strstr(line, ".size")))
+			in = false;
+		else if (in && (strstr(line, "mfence") || strstr(line, "lock") ||
+				strstr(line, "xchg") || strstr(line, "dmb")))
+			barrier = true;
+	}
+	CHECK(f && pclose(f) == 0);
+	unlink(path);
+	CHECK(seen);
+	CHECK(barrier);
 }
 
 /* ---- the stress test ---- */
@@ -440,6 +585,8 @@ int main(void)
 	test_sq_basic();
 	test_sq_corrupt();
 	test_cq_basic();
+	test_commit_fence();
+	test_commit_has_barrier();
 	test_stress(16 << 10);	/* small: constant wrapping and full-ring waits */
 	test_stress(256 << 10);
 	return TEST_RESULT();
