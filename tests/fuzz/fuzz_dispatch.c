@@ -59,7 +59,10 @@
 #include "vgpu/calls.h"
 #include "vgpu/regs.h"
 
-/* A small BAR1 (one channel) is as hostile as a large one and cheap to clear. */
+/*
+ * A small BAR1 (one channel and a 256 KiB pinned heap, for ops 144-146) is as
+ * hostile as a large one and cheap to clear.
+ */
 #define BAR1_SIZE		(1u << 20)
 #define FUZZ_OP_BULK_WRITE	0xffffu
 #define FUZZ_SEAL		0x4c4145535f554756ull	/* "VGU_SEAL" */
@@ -388,7 +391,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* No disk cache: an image one input uploaded must not change how the next runs. */
 	setenv("VGPU_CACHE_DIR", "/nonexistent/vgpu-fuzz-no-cache", 0);
 	bar1 = aligned_alloc(4096, BAR1_SIZE);
-	if (!bar1 || vgpu_layout_compute(BAR1_SIZE, 1, 1u << 20, &chan.layout))
+	if (!bar1 || vgpu_layout_compute(BAR1_SIZE, 1, 256u << 10, &chan.layout))
 		abort();
 	memset(bar1, 0, BAR1_SIZE);
 	vgpu_layout_write_header(&chan.layout, 1, 64u << 20, (void *)bar1);
