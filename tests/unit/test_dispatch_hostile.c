@@ -6,6 +6,7 @@
  * test double of the driver (tests/fakecuda, not a driver).
  */
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,33 +40,43 @@ static uint32_t rec_thread = THREAD;
  * async calls).  With @seq_off, the uint64_t there receives the record's
  * seal, as the shim writes bulk sequence numbers.
  */
-static uint32_t call_seq(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
-			 size_t seq_off, struct vgpu_completion *ans)
+/* Write one record as the shim does, then pop and dispatch it; false if it did not pop. */
+static bool dispatch_one(uint16_t op, uint16_t flags, uint32_t ctx, uint32_t thread,
+			 const void *args, size_t len, size_t seq_off, uint64_t *pos)
 {
-	struct vgpu_completion e = { 0 };
 	uint32_t size = vgpu_rec_size(len);
 	struct vgpu_cmd_hdr *h;
-	uint64_t pos;
 
-	h = vgpu_sq_reserve(&prod, size, &pos);
+	h = vgpu_sq_reserve(&prod, size, pos);
 	if (!h)
 		abort();
 	h->size = size;
 	h->opcode = op;
 	h->flags = flags;
-	h->tag = pos + 1;
+	h->tag = *pos + 1;
 	h->ctx = ctx;
-	h->thread = rec_thread;
+	h->thread = thread;
 	memcpy(h + 1, args, len);
 	if (seq_off != NO_SEQ) {
-		uint64_t seq = pos + 1;
+		uint64_t seq = *pos + 1;
 
 		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
 	}
-	vgpu_sq_commit(&prod, h, pos);
+	vgpu_sq_commit(&prod, h, *pos);
 	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
-		return 0xffffffff;
+		return false;
 	vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
+	return true;
+}
+
+static uint32_t call_seq(uint16_t op, uint16_t flags, uint32_t ctx, const void *args, size_t len,
+			 size_t seq_off, struct vgpu_completion *ans)
+{
+	struct vgpu_completion e = { 0 };
+	uint64_t pos;
+
+	if (!dispatch_one(op, flags, ctx, rec_thread, args, len, seq_off, &pos))
+		return 0xffffffff;
 	/* Answers that wait for GPU work come when it is done. */
 	vgpu_session_drain(&s);
 	if (!(flags & VGPU_CMD_F_REPLY))
@@ -275,29 +286,10 @@ static void hostile_heap(uint64_t dptr)
  */
 static void submit_only(uint16_t op, uint16_t flags, const void *args, size_t len, size_t seq_off)
 {
-	uint32_t size = vgpu_rec_size(len);
-	struct vgpu_cmd_hdr *h;
 	uint64_t pos;
 
-	h = vgpu_sq_reserve(&prod, size, &pos);
-	if (!h)
+	if (!dispatch_one(op, flags, CTX, THREAD, args, len, seq_off, &pos))
 		abort();
-	h->size = size;
-	h->opcode = op;
-	h->flags = flags;
-	h->tag = pos + 1;
-	h->ctx = CTX;
-	h->thread = THREAD;
-	memcpy(h + 1, args, len);
-	if (seq_off != NO_SEQ) {
-		uint64_t seq = pos + 1;
-
-		memcpy((uint8_t *)(h + 1) + seq_off, &seq, sizeof(seq));
-	}
-	vgpu_sq_commit(&prod, h, pos);
-	if (vgpu_sq_pop(&s.sq, s.cmd_buf, s.cmd_buf_size) != VGPU_SQ_RECORD)
-		abort();
-	vgpu_dispatch(&s, s.cmd_buf, ((struct vgpu_cmd_hdr *)s.cmd_buf)->size);
 }
 
 /* A PTX image the double loads (it names one of its registered kernels), with its NUL. */
