@@ -97,7 +97,17 @@ CUresult vgpu_exec_launch_host_func(struct vgpu_session *s, struct vgpu_call *c)
 		vgpu_wait_discard(s, w);
 		return r;
 	}
-	s->host_gen[a->slot] = (uint32_t)a->gen;
+	/*
+	 * Teardown releases the slot's waits by setting its flag to this: keep
+	 * the newest generation in wrapping order (as GEQ compares), not the
+	 * last that came, or a guest sending them out of order leaves a wait
+	 * for a newer one behind at the end of the session.
+	 */
+	if (!s->host_gen_set[a->slot] ||
+	    (int32_t)((uint32_t)a->gen - s->host_gen[a->slot]) > 0) {
+		s->host_gen[a->slot] = (uint32_t)a->gen;
+		s->host_gen_set[a->slot] = true;
+	}
 	w->msg.cookie = a->cookie;
 	w->msg.gen = a->gen;
 	w->msg.slot = a->slot;

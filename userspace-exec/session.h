@@ -60,7 +60,8 @@ struct vgpu_session {
 	uint64_t heap_off, heap_len;	/* the slice within BAR1 */
 	bool heap_registered;	/* pinned with the real driver: copies from and to it are DMA */
 	CUdeviceptr heap_dev;	/* the slice as the GPU sees it (mapped), or 0 */
-	uint32_t host_gen[VGPU_HOST_FLAGS];	/* the latest generation a stream waits for, per slot */
+	uint32_t host_gen[VGPU_HOST_FLAGS];	/* the newest generation a stream waits for, per slot */
+	bool host_gen_set[VGPU_HOST_FLAGS];	/* host_gen holds one */
 
 	struct vgpu_idmap handles;
 	struct vgpu_idmap allocs;	/* dptr -> size */

@@ -974,6 +974,29 @@ int main(void)
 	CHECK(s.closing);
 	s.closing = false;
 
+	/*
+	 * Host functions whose generations come out of order on one slot: at
+	 * teardown the slot's flag is set to its generation to release every
+	 * wait on it, so it must keep the newest (in wrapping order), not the
+	 * last that came - else the wait for 5 outlives the session.  Submitted
+	 * only: nothing may wait for the guest's answers here.
+	 */
+	CHECK(s.host_flags != 0);
+	struct vgpu_stream_create_args hs = { .id = 330 };
+	struct vgpu_host_func_args hf = { .stream = 330, .cookie = 1, .gen = 5, .slot = 7 };
+
+	submit_only(VGPU_OP_STREAM_CREATE, 0, &hs, sizeof(hs), NO_SEQ);
+	submit_only(VGPU_OP_LAUNCH_HOST_FUNC, 0, &hf, sizeof(hf), NO_SEQ);
+	hf.gen = 3;
+	submit_only(VGPU_OP_LAUNCH_HOST_FUNC, 0, &hf, sizeof(hf), NO_SEQ);
+	CHECK(s.host_gen[7] == 5);
+	hf.gen = 0xfffffff0u;	/* behind 5 across the wrap */
+	submit_only(VGPU_OP_LAUNCH_HOST_FUNC, 0, &hf, sizeof(hf), NO_SEQ);
+	CHECK(s.host_gen[7] == 5);
+	hf.gen = 0x100000006ull;	/* the flag is 32 bits: 6 */
+	submit_only(VGPU_OP_LAUNCH_HOST_FUNC, 0, &hf, sizeof(hf), NO_SEQ);
+	CHECK(s.host_gen[7] == 6);
+
 	/* A corrupt record ends the ring, not the process. */
 	struct vgpu_cmd_hdr *h = (void *)(s.sq.ring + (s.sq.head & (s.sq.size - 1)));
 	h->size = 40;
