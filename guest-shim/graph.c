@@ -156,8 +156,9 @@ static CUresult launch(uint16_t op, CUgraphExec hExec, CUstream st, bool pt)
 	return vgpu_call(op, 0, vgpu_ctx_wire(s.ctx), &a, sizeof(a), NULL, 0, NULL);
 }
 
-CUresult CUDAAPI cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
-					      CUDA_GRAPH_INSTANTIATE_PARAMS *params)
+/* cuGraphInstantiateWithParams: @per_thread names the form the upload stream is in. */
+static CUresult instantiate_with_params(CUgraphExec *phGraphExec, CUgraph hGraph,
+					CUDA_GRAPH_INSTANTIATE_PARAMS *params, bool per_thread)
 {
 	CUresult r;
 
@@ -165,27 +166,23 @@ CUresult CUDAAPI cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph 
 		return CUDA_ERROR_INVALID_VALUE;
 	r = instantiate(phGraphExec, hGraph, params->flags);
 	if (r == CUDA_SUCCESS && params->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD)
-		r = launch(VGPU_OP_GRAPH_UPLOAD, *phGraphExec, params->hUploadStream, false);
+		r = launch(VGPU_OP_GRAPH_UPLOAD, *phGraphExec, params->hUploadStream, per_thread);
 	params->hErrNode_out = NULL;
 	params->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS
 					       : CUDA_GRAPH_INSTANTIATE_ERROR;
 	return r;
 }
 
+CUresult CUDAAPI cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,
+					      CUDA_GRAPH_INSTANTIATE_PARAMS *params)
+{
+	return instantiate_with_params(phGraphExec, hGraph, params, false);
+}
+
 CUresult CUDAAPI cuGraphInstantiateWithParams_ptsz(CUgraphExec *phGraphExec, CUgraph hGraph,
 						   CUDA_GRAPH_INSTANTIATE_PARAMS *params)
 {
-	CUresult r;
-
-	if (!params)
-		return CUDA_ERROR_INVALID_VALUE;
-	r = instantiate(phGraphExec, hGraph, params->flags);
-	if (r == CUDA_SUCCESS && params->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD)
-		r = launch(VGPU_OP_GRAPH_UPLOAD, *phGraphExec, params->hUploadStream, true);
-	params->hErrNode_out = NULL;
-	params->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS
-					       : CUDA_GRAPH_INSTANTIATE_ERROR;
-	return r;
+	return instantiate_with_params(phGraphExec, hGraph, params, true);
 }
 
 CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec hGraphExec)

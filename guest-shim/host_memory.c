@@ -26,6 +26,7 @@
  * for them.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -63,6 +64,12 @@ static struct {
 	pthread_cond_t idle;		/* a range's pending count reached 0 */
 	struct vgpu_host_range **v;	/* live ranges, sorted by base */
 	size_t n, cap;
+	/*
+	 * n, readable without the lock: every copy asks whether its host
+	 * pointer is pinned, and a program with no pinned memory should not
+	 * take a process-wide lock for the answer.
+	 */
+	atomic_size_t live;
 } ranges = { .lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER };
 
 /* Index of the first range with base > p. */
@@ -117,6 +124,7 @@ static bool insert_locked(struct vgpu_host_range *r)
 	memmove(&ranges.v[i + 1], &ranges.v[i], (ranges.n - i) * sizeof(*ranges.v));
 	ranges.v[i] = r;
 	ranges.n++;
+	atomic_store_explicit(&ranges.live, ranges.n, memory_order_release);
 	return true;
 }
 
@@ -127,6 +135,7 @@ static void remove_locked(struct vgpu_host_range *r)
 			memmove(&ranges.v[i], &ranges.v[i + 1],
 				(ranges.n - i - 1) * sizeof(*ranges.v));
 			ranges.n--;
+			atomic_store_explicit(&ranges.live, ranges.n, memory_order_release);
 			return;
 		}
 }
@@ -145,6 +154,8 @@ bool vgpu_host_find(uintptr_t p, struct vgpu_host_info *out)
 {
 	struct vgpu_host_range *r;
 
+	if (!atomic_load_explicit(&ranges.live, memory_order_acquire))
+		return false;
 	pthread_mutex_lock(&ranges.lock);
 	r = find_locked(p);
 	if (r && out)

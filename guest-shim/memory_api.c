@@ -86,15 +86,23 @@ static bool is_host(CUdeviceptr p)
 static CUresult unified(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream st, bool pt,
 			bool sync);
 
-/* [p, p + n) lies in one allocation from the executor's heap: its offset within BAR1. */
-static bool in_heap(const void *p, size_t n, uint64_t *off)
+/*
+ * What the host side [p, p + n) of a copy is, from one lookup: ordinary
+ * memory, pinned memory the shim stages, or an allocation from the
+ * executor's heap (then @off is its offset within BAR1, and copies are DMA).
+ */
+enum host_kind { HOST_PLAIN, HOST_PINNED, HOST_HEAP };
+
+static enum host_kind host_kind(const void *p, size_t n, uint64_t *off)
 {
 	struct vgpu_host_info h;
 
-	if (!vgpu_host_find((uintptr_t)p, &h) || !h.heap || n > h.size - ((uintptr_t)p - h.base))
-		return false;
+	if (!n || !p || !vgpu_host_find((uintptr_t)p, &h) || n > h.size - ((uintptr_t)p - h.base))
+		return HOST_PLAIN;
+	if (!h.heap)
+		return HOST_PINNED;
 	*off = h.heap_off + ((uintptr_t)p - h.base);
-	return true;
+	return HOST_HEAP;
 }
 
 /*
@@ -118,13 +126,15 @@ static CUresult heap_copy(uint16_t op, CUdeviceptr dev, uint64_t off, size_t n, 
 static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream st, bool pt,
 			  bool sync)
 {
-	uint64_t off;
+	uint64_t off = 0;
+	enum host_kind k;
 
 	if (is_host(dst))
 		return unified(dst, (CUdeviceptr)src, n, st, pt, sync);
-	if (n && src && in_heap(src, n, &off))
+	k = host_kind(src, n, &off);
+	if (k == HOST_HEAP)
 		return heap_copy(VGPU_OP_MEMCPY_HEAP_HTOD, dst, off, n, st, pt, sync);
-	if (n && src && pinned(src, n) && !vgpu_host_funcs_idle()) {
+	if (k == HOST_PINNED && !vgpu_host_funcs_idle()) {
 		struct vgpu_stream_ref s;
 		CUresult r = vgpu_stream_ref(st, pt, &s);
 
@@ -138,13 +148,15 @@ static CUresult to_device(CUdeviceptr dst, const void *src, size_t n, CUstream s
 
 static CUresult to_host(void *dst, CUdeviceptr src, size_t n, CUstream st, bool pt, bool async)
 {
-	uint64_t off;
+	uint64_t off = 0;
+	enum host_kind k;
 
 	if (is_host(src))
 		return unified((CUdeviceptr)dst, src, n, st, pt, !async);
-	if (n && dst && in_heap(dst, n, &off))
+	k = host_kind(dst, n, &off);
+	if (k == HOST_HEAP)
 		return heap_copy(VGPU_OP_MEMCPY_HEAP_DTOH, src, off, n, st, pt, !async);
-	if (async && n && dst && pinned(dst, n)) {
+	if (async && k == HOST_PINNED) {
 		struct vgpu_stream_ref s;
 		CUresult r = vgpu_stream_ref(st, pt, &s);
 
