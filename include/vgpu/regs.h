@@ -28,7 +28,7 @@
 /* Identity: "VGPU" in memory order. */
 #define VGPU_MAGIC			0x55504756u
 #define VGPU_PROTOCOL_MAJOR		1
-#define VGPU_PROTOCOL_MINOR		1
+#define VGPU_PROTOCOL_MINOR		2
 #define VGPU_VERSION_VALUE(maj, min)	(((maj) << 16) | (min))
 
 /* Register offsets. RO: read-only to the guest; WO: reads as 0. */
