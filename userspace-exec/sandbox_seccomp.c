@@ -54,7 +54,8 @@ static const int allowed[] = {
 	SYS_faccessat, SYS_faccessat2, SYS_lseek, SYS_ioctl, SYS_fcntl, SYS_flock, SYS_fsync,
 	SYS_fdatasync, SYS_ftruncate, SYS_fallocate, SYS_getdents64, SYS_getcwd, SYS_readlinkat,
 	SYS_unlinkat, SYS_renameat, SYS_renameat2, SYS_mkdirat, SYS_utimensat, SYS_dup, SYS_dup3,
-	SYS_pipe2, SYS_copy_file_range, SYS_fadvise64, SYS_statfs, SYS_fstatfs,
+	SYS_pipe2, SYS_copy_file_range, SYS_fadvise64, SYS_statfs, SYS_fstatfs, SYS_fchmod,
+	SYS_fchmodat, SYS_umask,
 	/* links: the driver makes a symlink as it initialises (seen on an H200, driver 580) */
 	SYS_symlinkat, SYS_linkat,
 	/* waiting */
@@ -63,9 +64,13 @@ static const int allowed[] = {
 	SYS_sched_yield, SYS_timerfd_create, SYS_timerfd_settime, SYS_timerfd_gettime,
 	SYS_timer_create, SYS_timer_settime, SYS_timer_gettime, SYS_timer_delete,
 	SYS_timer_getoverrun, SYS_signalfd4, SYS_restart_syscall,
-	/* sockets already open or of the allowed families (socket() is checked below) */
+	/*
+	 * sockets already open or of the allowed families (socket() is checked
+	 * below); the driver binds a unix socket as it initialises (H200, 580)
+	 */
 	SYS_socketpair, SYS_connect, SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg,
 	SYS_shutdown, SYS_getsockopt, SYS_setsockopt, SYS_getsockname, SYS_getpeername,
+	SYS_bind, SYS_listen, SYS_accept, SYS_accept4,
 	/* signals and threads of this process */
 	SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_rt_sigtimedwait,
 	SYS_rt_sigpending, SYS_rt_sigsuspend, SYS_sigaltstack, SYS_set_robust_list,
@@ -76,14 +81,15 @@ static const int allowed[] = {
 	SYS_getpid, SYS_getppid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
 	SYS_getresuid, SYS_getresgid, SYS_getgroups, SYS_getpgid, SYS_getsid, SYS_uname,
 	SYS_sysinfo, SYS_getrusage, SYS_times, SYS_getrandom, SYS_clock_gettime, SYS_clock_getres,
-	SYS_gettimeofday, SYS_getpriority, SYS_capget,
+	SYS_gettimeofday, SYS_getpriority, SYS_capget, SYS_getcpu, SYS_sched_getattr,
 #ifdef SYS_arch_prctl
 	SYS_arch_prctl,
 #endif
 #ifdef SYS_open
 	/* the older forms x86-64 still has and glibc or the driver may use */
 	SYS_open, SYS_stat, SYS_lstat, SYS_access, SYS_readlink, SYS_unlink, SYS_rename,
-	SYS_mkdir, SYS_rmdir, SYS_symlink, SYS_link, SYS_dup2, SYS_pipe, SYS_poll, SYS_select, SYS_epoll_create, SYS_epoll_wait,
+	SYS_mkdir, SYS_rmdir, SYS_symlink, SYS_link, SYS_chmod, SYS_dup2, SYS_pipe, SYS_poll, SYS_select,
+	SYS_epoll_create, SYS_epoll_wait,
 	SYS_eventfd, SYS_getdents, SYS_time, SYS_getpgrp, SYS_getrlimit,
 #endif
 };
