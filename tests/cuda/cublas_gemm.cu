@@ -142,6 +142,7 @@ static void gemm_ex_fp16(cublasHandle_t h, int m, int n, int k)
 
 int main()
 {
+	setvbuf(stdout, nullptr, _IOLBF, 0);	/* a crash or a hang keeps what was printed */
 	cublasHandle_t h;
 	int version = 0;
 

@@ -542,6 +542,7 @@ static void test_threads()
 
 int main()
 {
+	setvbuf(stdout, nullptr, _IOLBF, 0);	/* a crash or a hang keeps what was printed */
 	test_alloc();
 	test_register();
 	test_streams();

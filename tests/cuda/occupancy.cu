@@ -231,6 +231,7 @@ static void one_kernel(const char *name, const void *fn, const cudaDeviceProp &p
 
 int main(int argc, char **argv)
 {
+	setvbuf(stdout, nullptr, _IOLBF, 0);	/* a crash or a hang keeps what was printed */
 	cudaDeviceProp prop;
 	max_potential_fn max_potential = nullptr;
 	max_potential_flags_fn max_potential_flags = nullptr;

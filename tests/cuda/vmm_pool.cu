@@ -310,6 +310,7 @@ static void async_alloc(int dev)
 
 int main(void)
 {
+	setvbuf(stdout, nullptr, _IOLBF, 0);	/* a crash or a hang keeps what was printed */
 	int dev = 0;
 
 	RT("set device", cudaSetDevice(dev));
